@@ -1,0 +1,1 @@
+"""asrprune: train, prune and score multilingual phone-CTC conformers."""

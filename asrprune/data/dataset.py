@@ -1,0 +1,107 @@
+"""A torch Dataset over Kaldi data directories: 16 kHz audio in, fbank features and phone ids out."""
+from __future__ import annotations
+
+import dataclasses
+import random
+from typing import Sequence
+
+import torch
+
+from asrprune.data.audio import load_audio
+from asrprune.data.features import FbankConfig, compute_fbank, speed_perturb
+from asrprune.data.kaldi_dir import Utterance
+
+
+@dataclasses.dataclass
+class Batch:
+    """A padded batch.
+
+    feats: float (B, T, F) filterbanks; feat_lengths: long (B,) frames; targets: long (B, L) phone ids padded
+    with -1; target_lengths: long (B,); lang_ids: long (B,) index into the model's language list.
+    """
+
+    uttids: list[str]
+    feats: torch.Tensor
+    feat_lengths: torch.Tensor
+    targets: torch.Tensor
+    target_lengths: torch.Tensor
+    lang_ids: torch.Tensor
+
+    def to(self, device: torch.device | str) -> "Batch":
+        return dataclasses.replace(
+            self,
+            feats=self.feats.to(device),
+            feat_lengths=self.feat_lengths.to(device),
+            targets=self.targets.to(device),
+            target_lengths=self.target_lengths.to(device),
+            lang_ids=self.lang_ids.to(device),
+        )
+
+
+class PhoneCTCDataset(torch.utils.data.Dataset):
+    """Utterances with their phone targets.
+
+    Args:
+        utterances: from :func:`asrprune.data.kaldi_dir.read_data_dir`.
+        encode_phones: maps a phone sequence to token ids (e.g. ``PhoneInventory.encode``).
+        languages: the model's language list; an utterance's language must be in it.
+        speed_factors: speed perturbation factors drawn uniformly per item (``(1.0,)`` disables it).
+    """
+
+    def __init__(
+        self,
+        utterances: Sequence[Utterance],
+        encode_phones,
+        languages: Sequence[str],
+        speed_factors: Sequence[float] = (1.0,),
+        fbank: FbankConfig = FbankConfig(),
+    ):
+        unknown = sorted({u.lang for u in utterances} - set(languages))
+        if unknown:
+            raise ValueError(f"data has languages {unknown} that the model does not know (it knows {list(languages)})")
+        self.utterances = list(utterances)
+        self.targets = []
+        for u in self.utterances:
+            try:
+                self.targets.append(torch.tensor(encode_phones(u.phones), dtype=torch.long))
+            except KeyError as err:
+                raise KeyError(f"utterance {u.uttid}: phone {err} is not in the model's phone inventory") from None
+        self.lang_index = {lang: i for i, lang in enumerate(languages)}
+        self.speed_factors = tuple(speed_factors)
+        self.fbank = fbank
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def __getitem__(self, index: int) -> dict:
+        utt = self.utterances[index]
+        waveform = torch.from_numpy(load_audio(utt.wav))
+        factor = random.choice(self.speed_factors)
+        feats = compute_fbank(speed_perturb(waveform, factor), self.fbank)
+        return {
+            "uttid": utt.uttid,
+            "feats": feats,
+            "targets": self.targets[index],
+            "lang_id": self.lang_index[utt.lang],
+        }
+
+    def durations(self) -> list[float]:
+        """Duration of each utterance in seconds, in dataset order."""
+        return [u.duration for u in self.utterances]
+
+    def languages(self) -> list[str]:
+        return [u.lang for u in self.utterances]
+
+
+def collate(items: list[dict]) -> Batch:
+    """Pad a list of dataset items into a :class:`Batch`."""
+    feats = torch.nn.utils.rnn.pad_sequence([it["feats"] for it in items], batch_first=True)
+    targets = torch.nn.utils.rnn.pad_sequence([it["targets"] for it in items], batch_first=True, padding_value=-1)
+    return Batch(
+        uttids=[it["uttid"] for it in items],
+        feats=feats,
+        feat_lengths=torch.tensor([it["feats"].shape[0] for it in items], dtype=torch.long),
+        targets=targets,
+        target_lengths=torch.tensor([len(it["targets"]) for it in items], dtype=torch.long),
+        lang_ids=torch.tensor([it["lang_id"] for it in items], dtype=torch.long),
+    )

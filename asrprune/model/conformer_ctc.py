@@ -1,0 +1,140 @@
+"""The shared multilingual acoustic model: global CMVN, SpecAugment, ESPnet ConformerEncoder, phone CTC output.
+
+The batch's language ids enter :meth:`ConformerCTC.forward`; today they select which phones a language may emit
+(``restrict_to_language_phones``); language-specific masks and output layers hook in at the same place.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import torch
+from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
+from espnet2.asr.specaug.specaug import SpecAug
+from torch import nn
+
+from asrprune.model.output_layers import build_output_layer
+
+# Logit of tokens a language may not emit. Finite on purpose: PyTorch's CTC backward turns -inf inputs into NaN
+# gradients, while exp(-1e4) is exactly 0 in float32, so the probabilities are the same as with -inf.
+MASKED_LOGIT = -1.0e4
+
+DEFAULT_ENCODER = {
+    "output_size": 144,
+    "attention_heads": 4,
+    "linear_units": 576,
+    "num_blocks": 4,
+    "cnn_module_kernel": 15,
+    "macaron_style": True,
+    "rel_pos_type": "latest",
+    "pos_enc_layer_type": "rel_pos",
+    "selfattention_layer_type": "rel_selfattn",
+    "activation_type": "swish",
+    "input_layer": "conv2d",
+    "dropout_rate": 0.1,
+    "positional_dropout_rate": 0.1,
+    "attention_dropout_rate": 0.1,
+}
+
+
+class GlobalCMVN(nn.Module):
+    """(x - mean) / std with fixed statistics stored as buffers.
+
+    ESPnet's GlobalMVN reads its statistics from a file at construction; keeping them as plain buffers makes a
+    checkpoint self-contained.
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    def set_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.mean.copy_(mean)
+        self.std.copy_(std)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        """Normalise feats (B, T, F)."""
+        return (feats - self.mean) / self.std
+
+
+class ConformerCTC(nn.Module):
+    """Phone-CTC conformer over a shared token inventory.
+
+    Args:
+        tokens: token list, ``<blank>`` first.
+        language_phones: for each language the phones it may emit (order defines language ids).
+        num_mel_bins: input feature dimension.
+        encoder: keyword arguments of ESPnet's ``ConformerEncoder`` (merged over :data:`DEFAULT_ENCODER`).
+        specaug: keyword arguments of ESPnet's ``SpecAug``, or None to disable it.
+        output_layer: output layer config (``{"type": "flat"}``).
+        restrict_to_language_phones: if True a language's logits outside its phone set are :data:`MASKED_LOGIT`.
+    """
+
+    def __init__(
+        self,
+        tokens: Sequence[str],
+        language_phones: Mapping[str, Sequence[str]],
+        num_mel_bins: int = 80,
+        encoder: Mapping | None = None,
+        specaug: Mapping | None = None,
+        output_layer: Mapping | None = None,
+        restrict_to_language_phones: bool = True,
+    ):
+        super().__init__()
+        self.tokens = list(tokens)
+        self.languages = list(language_phones)
+        self.cmvn = GlobalCMVN(num_mel_bins)
+        self.specaug = SpecAug(**specaug) if specaug else None
+        self.encoder = ConformerEncoder(num_mel_bins, **{**DEFAULT_ENCODER, **(encoder or {})})
+        self.output_layer = build_output_layer(output_layer or {"type": "flat"}, self.tokens, self.encoder.output_size())
+        self.restrict_to_language_phones = restrict_to_language_phones
+        self.register_buffer("language_token_mask", self._language_token_mask(language_phones), persistent=False)
+
+    def _language_token_mask(self, language_phones: Mapping[str, Sequence[str]]) -> torch.Tensor:
+        """Bool (num_languages, V): which tokens each language may emit (blank always)."""
+        index = {tok: i for i, tok in enumerate(self.tokens)}
+        mask = torch.zeros(len(language_phones), len(self.tokens), dtype=torch.bool)
+        mask[:, 0] = True
+        for row, (lang, phones) in enumerate(language_phones.items()):
+            missing = [p for p in phones if p not in index]
+            if missing:
+                raise ValueError(f"language {lang}: phones {missing[:5]} are not in the token inventory")
+            mask[row, [index[p] for p in phones]] = True
+        return mask
+
+    def forward(
+        self, feats: torch.Tensor, feat_lengths: torch.Tensor, lang_ids: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """CTC log-probabilities.
+
+        Args:
+            feats: float (B, T, F) filterbanks; feat_lengths: long (B,); lang_ids: long (B,) indices into
+                :attr:`languages`.
+        Returns:
+            log_probs float32 (B, T', V) with T' ~ T / 4 (conv2d subsampling), and out_lengths long (B,).
+        """
+        x = self.cmvn(feats)
+        if self.training and self.specaug is not None:
+            x, feat_lengths = self.specaug(x, feat_lengths)
+        hidden, out_lengths, _ = self.encoder(x, feat_lengths)
+        logits = self.output_layer(hidden).float()
+        if self.restrict_to_language_phones:
+            allowed = self.language_token_mask[lang_ids].unsqueeze(1)  # (B, 1, V)
+            logits = logits.masked_fill(~allowed, MASKED_LOGIT)
+        return logits.log_softmax(dim=-1), out_lengths
+
+
+def ctc_loss(
+    log_probs: torch.Tensor, out_lengths: torch.Tensor, targets: torch.Tensor, target_lengths: torch.Tensor
+) -> torch.Tensor:
+    """Mean over the batch of the per-utterance CTC loss (nats); log_probs (B, T, V), targets (B, L) padded -1."""
+    loss = nn.functional.ctc_loss(
+        log_probs.transpose(0, 1),
+        targets.clamp_min(0),
+        out_lengths,
+        target_lengths,
+        blank=0,
+        reduction="sum",
+        zero_infinity=True,
+    )
+    return loss / log_probs.shape[0]

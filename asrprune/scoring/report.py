@@ -1,0 +1,28 @@
+"""``asrprune report``: one table from the results of several decoding directories."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from asrprune.scoring.result_table import markdown_table, read_results
+
+
+def run_cli(args: argparse.Namespace) -> None:
+    rows = [row for directory in args.decode_dirs for row in read_results(directory)]
+    table = markdown_table(rows)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(table, encoding="utf-8")
+    print(f"wrote {args.out} ({len(rows)} rows)")
+
+
+def register_cli(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="collect the results.json of decoding directories into one markdown table",
+        description="Reads results.json from each decoding directory (written by asrprune decode) and writes one "
+        "ESPnet-style table (Snt, Wrd, Corr, Sub, Del, Ins, Err, S.Err) with a row per data set and metric.",
+        epilog="example: asrprune report --out exp/multi/RESULTS.md exp/multi/decode_test_*",
+    )
+    parser.add_argument("decode_dirs", nargs="+")
+    parser.add_argument("--out", required=True, help="markdown file to write")
+    parser.set_defaults(func=run_cli)

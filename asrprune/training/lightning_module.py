@@ -1,0 +1,80 @@
+"""Lightning wrapper of :class:`ConformerCTC`: CTC training, per-language dev PER, AdamW with one-cycle LR."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Mapping, Sequence
+
+import lightning as L
+import torch
+
+from asrprune.data.dataset import Batch
+from asrprune.decoding.greedy import greedy_decode
+from asrprune.model.conformer_ctc import ConformerCTC, ctc_loss
+from asrprune.scoring.error_rates import ErrorCounts, score_phones
+
+
+class PhoneCTCModule(L.LightningModule):
+    """Trains a phone-CTC conformer; everything needed to rebuild it is saved in the checkpoint's hyperparameters.
+
+    Args:
+        tokens: the token inventory (``<blank>`` first).
+        language_phones: phones each language may emit; its key order fixes the language ids.
+        model: keyword arguments of :class:`ConformerCTC` (besides tokens and language_phones).
+        optim: ``lr``, ``weight_decay``, ``warmup_fraction`` (share of max_steps spent warming up).
+        max_steps: length of the one-cycle schedule.
+    """
+
+    def __init__(
+        self,
+        tokens: Sequence[str],
+        language_phones: Mapping[str, Sequence[str]],
+        model: Mapping,
+        optim: Mapping,
+        max_steps: int,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = ConformerCTC(tokens, language_phones, **model)
+        # Dev references and greedy hypotheses per language (token ids as strings), scored at the epoch's end.
+        self._dev_pairs: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
+
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model(batch.feats, batch.feat_lengths, batch.lang_ids)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        log_probs, out_lengths = self(batch)
+        loss = ctc_loss(log_probs, out_lengths, batch.targets, batch.target_lengths)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch.uttids))
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        log_probs, out_lengths = self(batch)
+        loss = ctc_loss(log_probs, out_lengths, batch.targets, batch.target_lengths)
+        self.log("val/loss", loss, sync_dist=True, batch_size=len(batch.uttids))
+        hyps = greedy_decode(log_probs, out_lengths)
+        for i, hyp in enumerate(hyps):
+            refs, hyp_list = self._dev_pairs[self.model.languages[int(batch.lang_ids[i])]]
+            refs.append([str(t) for t in batch.targets[i, : batch.target_lengths[i]].tolist()])
+            hyp_list.append([str(t) for t in hyp])
+
+    def on_validation_epoch_end(self) -> None:
+        total = ErrorCounts()
+        for lang, (refs, hyps) in sorted(self._dev_pairs.items()):
+            counts = score_phones(refs, hyps)
+            self.log(f"val/per_{lang}", counts.error_rate, sync_dist=True)
+            total += counts
+        if total.ref_units:
+            # Monitored by the checkpoint callback: the pooled dev phone error rate in percent.
+            self.log("val/per", total.error_rate, prog_bar=True, sync_dist=True)
+        self._dev_pairs.clear()
+
+    def configure_optimizers(self):
+        optim = self.hparams.optim
+        optimizer = torch.optim.AdamW(self.parameters(), lr=optim["lr"], weight_decay=optim["weight_decay"])
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=optim["lr"],
+            total_steps=self.hparams.max_steps,
+            pct_start=optim["warmup_fraction"],
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,159 @@
+"""``asrprune train``: train the multilingual phone-CTC conformer with Lightning (resumable, DDP-ready)."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Sequence
+
+import lightning as L
+import torch
+import yaml
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import TensorBoardLogger
+from tqdm import tqdm
+
+from asrprune.data.audio import load_audio
+from asrprune.data.features import CMVNAccumulator, compute_fbank
+from asrprune.data.kaldi_dir import Utterance, read_data_dir
+from asrprune.phonology.inventory import PhoneInventory
+from asrprune.training.config import load_config
+from asrprune.training.datamodule import PhoneCTCDataModule
+from asrprune.training.lightning_module import PhoneCTCModule
+from asrprune.training.stats import TrainingStats
+
+
+def read_data_dirs(paths: Sequence[str | Path]) -> list[Utterance]:
+    """Concatenate the utterances of several data directories."""
+    return [utt for path in paths for utt in read_data_dir(path)]
+
+
+def language_phones(utterances: Sequence[Utterance]) -> dict[str, list[str]]:
+    """Phones seen per language in ``utterances``, languages sorted by code (this order fixes language ids)."""
+    phones: dict[str, set[str]] = {}
+    for utt in utterances:
+        phones.setdefault(utt.lang, set()).update(utt.phones)
+    return {lang: sorted(phones[lang]) for lang in sorted(phones)}
+
+
+def global_cmvn(utterances: Sequence[Utterance], num_mel_bins: int, max_utterances: int, seed: int):
+    """Mean and std (num_mel_bins,) of filterbanks over up to ``max_utterances`` randomly chosen utterances."""
+    chosen = torch.randperm(len(utterances), generator=torch.Generator().manual_seed(seed))[:max_utterances]
+    accumulator = CMVNAccumulator(num_mel_bins)
+    for i in tqdm(chosen.tolist(), desc="CMVN statistics", unit="utt"):
+        accumulator.add(compute_fbank(torch.from_numpy(load_audio(utterances[i].wav))))
+    return accumulator.mean_std()
+
+
+def resolve_precision(config_precision: str) -> str:
+    """``auto`` means bf16 autocast on CUDA and float32 on the CPU."""
+    if config_precision != "auto":
+        return config_precision
+    return "bf16-mixed" if torch.cuda.is_available() else "32-true"
+
+
+def train(
+    config: dict,
+    train_dirs: Sequence[str | Path],
+    dev_dirs: Sequence[str | Path],
+    tokens_path: str | Path,
+    exp_dir: str | Path,
+    callbacks: Sequence[L.Callback] = (),
+) -> Path:
+    """Train (or resume) a model in ``exp_dir``; return the path of the best checkpoint (lowest dev PER).
+
+    Writes ``exp_dir/checkpoints/{best,last}.ckpt``, ``exp_dir/tensorboard/``, ``exp_dir/config.yaml``,
+    ``exp_dir/cmvn.pt`` and ``exp_dir/train_summary.json``. Re-running with the same ``exp_dir`` resumes from
+    ``last.ckpt`` (global step, optimizer and LR schedule are restored; the current epoch restarts).
+    ``callbacks`` are added to the trainer's (pruning methods drive training through them).
+    """
+    exp_dir = Path(exp_dir)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(config["seed"], workers=True)
+    inventory = PhoneInventory.load(tokens_path)
+    train_utts, dev_utts = read_data_dirs(train_dirs), read_data_dirs(dev_dirs)
+    phones_by_language = language_phones(train_utts)
+    trainer_conf = dict(config["trainer"])
+    max_steps = trainer_conf.pop("max_steps")
+    module = PhoneCTCModule(inventory.tokens, phones_by_language, config["model"], config["optim"], max_steps)
+
+    cmvn_path = exp_dir / "cmvn.pt"
+    if not cmvn_path.exists():
+        mean, std = global_cmvn(
+            train_utts, config["model"]["num_mel_bins"], config["data"]["cmvn_max_utterances"], config["seed"]
+        )
+        torch.save({"mean": mean, "std": std}, cmvn_path)
+    module.model.cmvn.set_stats(**torch.load(cmvn_path))
+
+    datamodule = PhoneCTCDataModule(
+        train_utts, dev_utts, inventory.encode, module.model.languages, config["data"], config["seed"]
+    )
+    checkpoints = exp_dir / "checkpoints"
+    best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val/per", mode="min", save_last=True)
+    stats = TrainingStats()
+    trainer = L.Trainer(
+        default_root_dir=exp_dir,
+        max_steps=max_steps,
+        check_val_every_n_epoch=None,
+        precision=resolve_precision(trainer_conf.pop("precision")),
+        logger=TensorBoardLogger(exp_dir, name="tensorboard", version=""),
+        callbacks=[best, stats, LearningRateMonitor(logging_interval="step"), TQDMProgressBar(refresh_rate=10), *callbacks],
+        use_distributed_sampler=False,  # BucketBatchSampler shards batches across ranks itself
+        **trainer_conf,
+    )
+    (exp_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    last = checkpoints / "last.ckpt"
+    started = time.time()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=last if last.exists() else None)
+    if trainer.is_global_zero:
+        summary = {
+            "parameters": sum(p.numel() for p in module.parameters()),
+            "languages": module.model.languages,
+            "train_utterances": len(train_utts),
+            "train_hours": round(sum(u.duration for u in train_utts) / 3600, 3),
+            "global_step": trainer.global_step,
+            "best_dev_per": float(best.best_model_score) if best.best_model_score is not None else None,
+            "wall_seconds_this_run": round(time.time() - started, 1),
+            **stats.summary(),
+            "precision": trainer.precision,
+            "device": str(module.device),
+        }
+        (exp_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return checkpoints / "best.ckpt"
+
+
+def run_cli(args: argparse.Namespace) -> None:
+    config = load_config(args.config, args.set)
+    if args.devices is not None:
+        config["trainer"]["devices"] = args.devices
+    if args.strategy is not None:
+        config["trainer"]["strategy"] = args.strategy
+    best = train(config, args.train, args.dev, args.tokens, args.exp)
+    print(f"best checkpoint: {best}")
+
+
+def register_cli(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train (or resume) a multilingual phone-CTC conformer",
+        description=(
+            "Train a phone-CTC conformer on one or more Kaldi data directories (any mix of languages). "
+            "Writes checkpoints/{best,last}.ckpt, TensorBoard logs and train_summary.json under --exp; "
+            "running the same command again resumes from last.ckpt. Multi-GPU/multi-node: set "
+            "--devices/--strategy ddp (Lightning launches the processes; use torchrun or SLURM as usual)."
+        ),
+        epilog="example: asrprune train --config conf/train.yaml --train data/train_de data/train_fr "
+        "--dev data/dev_de data/dev_fr --tokens data/phones.txt --exp exp/multi --set trainer.max_steps=2000",
+    )
+    parser.add_argument("--config", help="YAML config (defaults are used for missing keys)")
+    parser.add_argument("--train", nargs="+", required=True, help="training data directories")
+    parser.add_argument("--dev", nargs="+", required=True, help="dev data directories (checkpoint selection)")
+    parser.add_argument("--tokens", required=True, help="shared phone inventory (phones.txt)")
+    parser.add_argument("--exp", required=True, help="experiment directory")
+    parser.add_argument("--devices", type=int, help="override trainer.devices")
+    parser.add_argument("--strategy", help="override trainer.strategy (e.g. ddp)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. optim.lr=1e-3"
+    )
+    parser.set_defaults(func=run_cli)

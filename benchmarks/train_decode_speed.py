@@ -1,0 +1,152 @@
+"""Training throughput, decoding real-time factor and peak memory of a model config, on this machine.
+
+Measures, on the first utterances of the given data directories:
+- training: utterances/s and audio seconds/s of full optimizer steps (forward, CTC, backward, AdamW), with the
+  batches prepared beforehand so the figure is the model's cost, not the loader's;
+- decoding: real-time factor of the forward pass plus greedy search, and of lexicon beam search when a lexicon
+  is given (wall seconds / audio seconds, batch of one utterance at a time, as a streaming user would see);
+- peak resident memory of the process (ru_maxrss) and, on CUDA, peak allocated GPU memory.
+
+Writes a JSON record and prints a markdown table. Example (the mini recipe's model on its corpus):
+    python benchmarks/train_decode_speed.py --config recipes/mini/conf/train.yaml \
+        --data recipes/mini/data/train_de recipes/mini/data/train_fr --tokens recipes/mini/data/phones.txt \
+        --lexicon recipes/mini/data/lang_de/lexicon.txt --out benchmarks/results/mini_cpu.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import time
+from pathlib import Path
+
+import torch
+
+from asrprune.benchmarking.machine import machine_description
+from asrprune.data.dataset import PhoneCTCDataset, collate
+from asrprune.data.sampler import BucketBatchSampler
+from asrprune.decoding.greedy import greedy_decode
+from asrprune.decoding.lexicon_beam import LexiconBeamDecoder
+from asrprune.model.conformer_ctc import ctc_loss
+from asrprune.phonology.inventory import PhoneInventory
+from asrprune.phonology.lexicon import Lexicon
+from asrprune.training.config import load_config
+from asrprune.training.lightning_module import PhoneCTCModule
+from asrprune.training.train import language_phones, read_data_dirs
+
+
+def measure_training(module, batches, device, steps: int, warmup: int, autocast_dtype) -> dict:
+    optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3)
+    module.train()
+    utterances = audio = 0.0
+    elapsed = 0.0
+    for step in range(warmup + steps):
+        batch = batches[step % len(batches)].to(device)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            log_probs, out_lengths = module(batch)
+            loss = ctc_loss(log_probs, out_lengths, batch.targets, batch.target_lengths)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if step >= warmup:
+            elapsed += time.perf_counter() - started
+            utterances += len(batch.uttids)
+            audio += float(batch.feat_lengths.sum()) * 0.01
+    return {
+        "train_steps_timed": steps,
+        "train_utterances_per_second": round(utterances / elapsed, 2),
+        "train_audio_seconds_per_second": round(audio / elapsed, 2),
+        "train_seconds_per_step": round(elapsed / steps, 4),
+    }
+
+
+def measure_decoding(module, dataset, device, utterances: int, beam) -> dict:
+    module.eval()
+    forward_seconds = beam_seconds = audio = 0.0
+    with torch.inference_mode():
+        for index in range(min(utterances, len(dataset))):
+            batch = collate([dataset[index]]).to(device)
+            started = time.perf_counter()
+            log_probs, out_lengths = module(batch)
+            greedy_decode(log_probs, out_lengths)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            forward_seconds += time.perf_counter() - started
+            if beam is not None:
+                started = time.perf_counter()
+                beam.decode(log_probs.float().cpu(), out_lengths.cpu())
+                beam_seconds += time.perf_counter() - started
+            audio += float(batch.feat_lengths.sum()) * 0.01
+    record = {"decode_utterances": min(utterances, len(dataset)), "rtf_greedy": round(forward_seconds / audio, 4)}
+    if beam is not None:
+        record["rtf_lexicon_beam"] = round((forward_seconds + beam_seconds) / audio, 4)
+    return record
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--data", nargs="+", required=True, help="data directories to draw batches from")
+    parser.add_argument("--tokens", required=True)
+    parser.add_argument("--lexicon", help="lexicon for the beam-search RTF (of the first data dir's language)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--train-steps", type=int, default=20)
+    parser.add_argument("--warmup-steps", type=int, default=3)
+    parser.add_argument("--decode-utterances", type=int, default=40)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    parser.add_argument("--out", required=True, help="JSON output file")
+    args = parser.parse_args()
+
+    config = load_config(args.config, args.set)
+    device = torch.device(args.device)
+    inventory = PhoneInventory.load(args.tokens)
+    utterances = read_data_dirs(args.data)
+    module = PhoneCTCModule(inventory.tokens, language_phones(utterances), config["model"], config["optim"], 1).to(device)
+    dataset = PhoneCTCDataset(utterances, inventory.encode, module.model.languages)
+    sampler = BucketBatchSampler(
+        dataset.durations(), dataset.languages(), config["data"]["max_batch_seconds"],
+        config["data"]["max_batch_size"], shuffle=True, seed=0,
+    )
+    batch_indices = list(sampler)[: args.train_steps + args.warmup_steps]
+    batches = [collate([dataset[i] for i in indices]) for indices in batch_indices]
+    autocast_dtype = torch.bfloat16 if device.type == "cuda" else None
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    record = {
+        "config": args.config,
+        "overrides": args.set,
+        "data": args.data,
+        "parameters": sum(p.numel() for p in module.parameters()),
+        "device": args.device,
+        "machine": machine_description(device),
+        "precision": "bf16-mixed" if autocast_dtype else "float32",
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "mean_batch_utterances": round(sum(map(len, batch_indices)) / len(batch_indices), 1),
+    }
+    record.update(measure_training(module, batches, device, args.train_steps, args.warmup_steps, autocast_dtype))
+    beam = None
+    if args.lexicon:
+        beam = LexiconBeamDecoder(inventory.tokens, Lexicon.load(args.lexicon))
+    first_language = [u for u in utterances if u.lang == utterances[0].lang]
+    decode_set = PhoneCTCDataset(first_language, inventory.encode, module.model.languages)
+    record.update(measure_decoding(module, decode_set, device, args.decode_utterances, beam))
+    record["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    if device.type == "cuda":
+        record["peak_gpu_allocated_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    print("| metric | value |\n|---|---|")
+    for key, value in record.items():
+        print(f"| {key} | {value} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,722 @@
+"""A synthetic multilingual speech corpus, spoken by espeak-ng and written in the real corpora's formats.
+
+The importers read it exactly as they read the real corpora:
+
+- de, fr, es, it, pl: a Common Voice release ``out_dir/cv-corpus-synth-1.0/<lang>/`` with
+  ``clips/common_voice_<lang>_<8 digits>.mp3`` (mono, 48 kHz, written by soundfile) and tab-separated
+  ``train.tsv``, ``dev.tsv``, ``test.tsv``, ``validated.tsv`` (their union) with the v17 header
+  :data:`CV_HEADER`, unquoted, plus ``clip_durations.tsv`` (``clip``, ``duration[ms]``) as in v17;
+- zh: an AISHELL-1 folder ``out_dir/aishell-synth/data_aishell/`` with
+  ``wav/<split>/<speaker>/BAC009<speaker>W<4 digits>.wav`` (16 kHz, 16-bit, mono) and
+  ``transcript/aishell_transcript_v0.8.txt`` (``<uttid> <words separated by spaces>``, sorted);
+- ``out_dir/synth_summary.json``: per language its parameters, utterances, hours and speakers per split, the
+  noise kinds used and the vocabulary filter's counts.
+
+Text: :mod:`data_prep.sentences`. Noise: :mod:`data_prep.noise`. Speakers: a speaker is an espeak-ng voice
+variant (:data:`VOICE_VARIANTS`, those installed) with its own base speaking rate (150-200 words/min) and
+pitch (35-65 of espeak's 0-99); each utterance varies the rate by up to +-6 % and the pitch by up to +-5 around
+them. Speakers are held out: every split of a language has its own speakers and voice variants (default 8
+train, 2 dev, 2 test), utterances go to a split's speakers in turn. Common Voice metadata is plausible:
+``client_id`` a 64-hex-digit hash per speaker, age and gender per speaker (gender from the variant),
+2-4 up-votes, fewer down-votes, empty accents/variant/domain/segment as in most real rows.
+
+Pipeline per language and split, in chunks of :data:`BABBLE_CHUNK` utterances: espeak-ng (``--stdout``, 22.05 kHz
+WAV) synthesises the clean utterances, then each is degraded (babble talkers come from the same chunk),
+resampled with torchaudio to the format's rate and written. Both steps run on a pool of ``jobs`` threads
+(espeak runs as a subprocess; numpy, torch and libsndfile release the GIL).
+
+Deterministic: every random choice comes from a generator seeded by (seed, language, purpose[, split,
+index]), so a seed fixes sentences, speakers and audio regardless of ``jobs`` or of what a previous run left.
+Resumable: files are written under a temporary name and renamed; a clip that exists is kept, and the
+summary records each language's parameters (written before its first clip), so a second run with the same
+parameters only redoes what is missing, and a run with different ones is refused unless ``force`` deletes that
+language's folder first.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import concurrent.futures
+import dataclasses
+import hashlib
+import io
+import json
+import shutil
+import subprocess
+import zlib
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import soundfile
+import torch
+import torchaudio
+from tqdm import tqdm
+
+from asrprune.data.audio import write_wav
+from asrprune.phonology.languages import get_language
+from data_prep import noise, sentences
+
+SYNTH_VERSION = 1  # bump when the same parameters would give different audio or text
+ALL_LANGS = ("de", "fr", "es", "it", "pl", "zh")
+SPLITS = ("train", "dev", "test")
+SUMMARY_FILE = "synth_summary.json"
+CV_RELEASE = "cv-corpus-synth-1.0"
+AISHELL_ROOT = Path("aishell-synth") / "data_aishell"
+AISHELL_TRANSCRIPT = Path("transcript") / "aishell_transcript_v0.8.txt"
+CV_HEADER = (
+    "client_id", "path", "sentence_id", "sentence", "sentence_domain", "up_votes", "down_votes",
+    "age", "gender", "accents", "variant", "locale", "segment",
+)
+CV_SAMPLE_RATE = 48000
+AISHELL_SAMPLE_RATE = 16000
+ESPEAK_SAMPLE_RATE = 22050
+MP3_COMPRESSION_LEVEL = 0.8  # LAME VBR ~55 kb/s, low-pass ~15 kHz (0.9 would cut at 7.5 kHz, below 16 kHz Nyquist)
+
+# Per-language defaults (utterances per split): the mini recipe's four languages, smaller pl/zh sets for
+# cross-lingual experiments.
+DEFAULT_UTTERANCES = {
+    **{lang: {"train": 600, "dev": 100, "test": 100} for lang in ("de", "fr", "es", "it")},
+    **{lang: {"train": 200, "dev": 50, "test": 100} for lang in ("pl", "zh")},
+}
+DEFAULT_SPEAKERS = {"train": 8, "dev": 2, "test": 2}
+
+# espeak-ng voice variants that sound like (synthetic) people, with their gender; robots, whisper and
+# croak variants are left out. Only the installed ones are used.
+VOICE_VARIANTS = (
+    *((f"m{n}", "male") for n in range(1, 9)),
+    *((f"f{n}", "female") for n in range(1, 6)),
+    ("klatt", "male"), ("klatt2", "male"), ("klatt3", "male"), ("klatt4", "male"),
+    ("michel", "male"), ("miguel", "male"),
+    ("anika", "female"), ("steph", "female"), ("linda", "female"), ("Andrea", "female"),
+    ("belinda", "female"), ("Annie", "female"),
+)
+SPEAKER_RATE_WPM = (150, 200)
+SPEAKER_PITCH = (35, 65)
+RATE_JITTER = 0.06  # relative
+PITCH_JITTER = 5  # espeak pitch units
+CV_AGES = ("teens", "twenties", "thirties", "fourties", "fifties", "sixties", "")  # "fourties" sic, as in CV
+CV_GENDERS = {"male": "male_masculine", "female": "female_feminine"}
+BABBLE_CHUNK = 100  # utterances synthesised together; babble talkers come from the same chunk
+
+
+class SynthError(RuntimeError):
+    """The corpus cannot be (re)generated as asked; the message says why and what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Speaker:
+    """One synthetic speaker: ``speaker_id`` (``S0001``), its ``split``, espeak ``variant``, base ``rate_wpm``
+    (words per minute) and ``pitch`` (0-99), and the Common Voice metadata it shows."""
+
+    speaker_id: str
+    split: str
+    variant: str
+    gender: str
+    age: str
+    rate_wpm: int
+    pitch: int
+    client_id: str
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedUtterance:
+    """Everything needed to make one clip: ``index`` in its split, ``clip`` path relative to the language root,
+    ``babble_sources`` (indices in the same split) for babble noise, Common Voice votes."""
+
+    split: str
+    index: int
+    speaker: Speaker
+    words: tuple[str, ...]
+    rate_wpm: int
+    pitch: int
+    degradation: noise.Degradation
+    babble_sources: tuple[int, ...]
+    clip: str
+    up_votes: int
+    down_votes: int
+
+
+def synthesise(
+    out_dir: str | Path,
+    langs: Sequence[str] = ALL_LANGS,
+    train_utts: int | Mapping[str, int] | None = None,
+    dev_utts: int | Mapping[str, int] | None = None,
+    test_utts: int | Mapping[str, int] | None = None,
+    speakers: tuple[int, int, int] = tuple(DEFAULT_SPEAKERS.values()),
+    seed: int = 0,
+    snr_db: tuple[float, float] = noise.DEFAULT_SNR_DB,
+    noise_kinds: Sequence[str] = noise.NOISE_KINDS,
+    top_n: int = sentences.DEFAULT_TOP_N,
+    freq_exponent: float = sentences.DEFAULT_FREQ_EXPONENT,
+    words_per_sentence: tuple[int, int] | None = None,
+    jobs: int = 2,
+    force: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Write the synthetic corpus for ``langs`` under ``out_dir`` and return the summary (also saved as JSON).
+
+    ``*_utts``: utterances per split, ``None`` for :data:`DEFAULT_UTTERANCES`, an int for every language or a
+    mapping language -> int (languages not in it keep their default). ``speakers``: speakers per split
+    (train, dev, test). ``snr_db``: (low, high) in dB. ``words_per_sentence``: (min, max), ``None`` for the
+    language's default. Raises :class:`SynthError` if a language was made before with other parameters
+    (unless ``force``) or if the request cannot be met.
+    """
+    out_dir = Path(out_dir)
+    if jobs < 1:
+        raise SynthError(f"jobs must be at least 1, got {jobs}")
+    if len(speakers) != len(SPLITS):
+        raise SynthError(f"speakers must give (train, dev, test) counts, got {speakers}")
+    for lang in langs:
+        get_language(lang)
+    speaker_counts = dict(zip(SPLITS, speakers))
+    sizes = {split: _sizes_per_language(value, langs, split) for split, value in
+             zip(SPLITS, (train_utts, dev_utts, test_utts))}
+    noise.check_noise_settings(snr_db, noise_kinds)
+    variants = installed_variants()
+    version = espeak_version()
+    summary = load_summary(out_dir)
+    params_by_lang = {}
+    for lang in langs:
+        params = _jsonable({
+            "synth_version": SYNTH_VERSION,
+            "espeak_ng": version,
+            "seed": seed,
+            "utterances": {split: sizes[split][lang] for split in SPLITS},
+            "speakers": speaker_counts,
+            "snr_db": list(snr_db),
+            "noise_kinds": list(noise_kinds),
+            "top_n": top_n,
+            "freq_exponent": freq_exponent,
+            "words_per_sentence": list(words_per_sentence or sentences.default_words_per_sentence(lang)),
+        })
+        _check_speakers(lang, params, variants)
+        params_by_lang[lang] = params
+    _clear_conflicting(out_dir, params_by_lang, summary, force)
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        for lang, params in params_by_lang.items():
+            summary["languages"][lang] = {"params": params, "complete": False}
+            save_summary(out_dir, summary)
+            summary["languages"][lang] = _synthesise_language(out_dir, lang, params, variants, pool, progress)
+            save_summary(out_dir, summary)
+    return summary
+
+
+def installed_variants() -> tuple[tuple[str, str], ...]:
+    """The (variant, gender) pairs of :data:`VOICE_VARIANTS` that ``espeak-ng --voices=variant`` lists."""
+    listing = _run_espeak(["--voices=variant"], b"").decode("utf-8", "replace")
+    installed = {word.removeprefix("!v/") for word in listing.split() if word.startswith("!v/")}
+    return tuple((name, gender) for name, gender in VOICE_VARIANTS if name in installed)
+
+
+def espeak_version() -> str:
+    """The installed espeak-ng's version, e.g. ``1.51``."""
+    words = _run_espeak(["--version"], b"").decode().split()
+    return words[words.index("text-to-speech:") + 1] if "text-to-speech:" in words else " ".join(words)
+
+
+def espeak_speech(text: str, voice: str, rate_wpm: int, pitch: int) -> np.ndarray:
+    """espeak-ng's reading of ``text`` with ``voice`` (e.g. ``de+m3``): float32 (samples,) at 22.05 kHz."""
+    wav = _run_espeak(["-v", voice, "-s", str(rate_wpm), "-p", str(pitch), "--stdin", "--stdout"], text.encode())
+    samples, sample_rate = soundfile.read(io.BytesIO(wav), dtype="float32")
+    if sample_rate != ESPEAK_SAMPLE_RATE or samples.ndim != 1 or len(samples) == 0:
+        raise SynthError(f"espeak-ng {voice}: unexpected output ({sample_rate} Hz, shape {samples.shape}) for {text!r}")
+    return samples
+
+
+def load_summary(out_dir: Path) -> dict:
+    """The summary saved in ``out_dir``, or an empty one."""
+    path = out_dir / SUMMARY_FILE
+    if not path.is_file():
+        return {"languages": {}}
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise SynthError(f"{path}: not valid JSON ({err}); delete it and the corpus folders to start over") from None
+    if not isinstance(summary.get("languages"), dict):
+        raise SynthError(f"{path}: no 'languages' object; not a synth summary")
+    return summary
+
+
+def save_summary(out_dir: Path, summary: dict) -> None:
+    """Recompute the totals and write ``summary`` to ``out_dir/synth_summary.json`` atomically."""
+    done = [entry for entry in summary["languages"].values() if entry.get("complete")]
+    summary["total_utterances"] = sum(s["utterances"] for entry in done for s in entry["splits"].values())
+    summary["total_hours"] = round(sum(s["hours"] for entry in done for s in entry["splits"].values()), 4)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_text(out_dir / SUMMARY_FILE, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+
+
+class _CommonVoiceLayout:
+    """A Common Voice v17 language folder: mp3 clips at 48 kHz and the split TSVs."""
+
+    sample_rate = CV_SAMPLE_RATE
+    format_name = "commonvoice-v17"
+
+    def __init__(self, out_dir: Path, lang: str):
+        self.lang = lang
+        self.root = out_dir / CV_RELEASE / lang
+
+    def clip_names(self, speakers_per_utterance: dict[str, list[Speaker]], rng: np.random.Generator) -> dict:
+        """``clips/common_voice_<lang>_<8 digits>.mp3`` per utterance: increasing numbers with random gaps (as
+        clips accumulate in a real release), shuffled over the utterances."""
+        total = sum(len(v) for v in speakers_per_utterance.values())
+        numbers = rng.integers(10_000_000, 40_000_000) + np.cumsum(rng.integers(1, 200, size=total))
+        numbers = rng.permutation(numbers)
+        names, start = {}, 0
+        for split, utterance_speakers in speakers_per_utterance.items():
+            split_numbers = numbers[start:start + len(utterance_speakers)]
+            names[split] = [f"clips/common_voice_{self.lang}_{n}.mp3" for n in split_numbers]
+            start += len(utterance_speakers)
+        return names
+
+    def write_clip(self, path: Path, samples: np.ndarray) -> None:
+        """Write mono float ``samples`` at 48 kHz as MP3, via a temporary file and rename."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".part")
+        soundfile.write(str(tmp), samples, self.sample_rate, format="MP3", compression_level=MP3_COMPRESSION_LEVEL)
+        tmp.replace(path)
+
+    def write_index(self, plans: dict[str, list[PlannedUtterance]], durations: dict[str, list[float]]) -> None:
+        """Write the split TSVs, ``validated.tsv`` (their union) and ``clip_durations.tsv``."""
+        rows = {split: [self._row(plan) for plan in plans[split]] for split in SPLITS}
+        rows["validated"] = [row for split in SPLITS for row in rows[split]]
+        for name, split_rows in rows.items():
+            _write_text(self.root / f"{name}.tsv", "".join("\t".join(row) + "\n" for row in [CV_HEADER, *split_rows]))
+        lines = [f"{Path(p.clip).name}\t{round(d * 1000)}\n" for s in SPLITS for p, d in zip(plans[s], durations[s])]
+        _write_text(self.root / "clip_durations.tsv", "clip\tduration[ms]\n" + "".join(lines))
+
+    def _row(self, plan: PlannedUtterance) -> tuple[str, ...]:
+        sentence = sentences.written_sentence(plan.words, self.lang)
+        speaker = plan.speaker
+        fields = {
+            "client_id": speaker.client_id,
+            "path": Path(plan.clip).name,
+            "sentence_id": hashlib.sha256(sentence.encode()).hexdigest(),
+            "sentence": sentence,
+            "sentence_domain": "",
+            "up_votes": str(plan.up_votes),
+            "down_votes": str(plan.down_votes),
+            "age": speaker.age,
+            "gender": CV_GENDERS[speaker.gender],
+            "accents": "",
+            "variant": "",
+            "locale": self.lang,
+            "segment": "",
+        }
+        return tuple(fields[column] for column in CV_HEADER)
+
+
+class _AishellLayout:
+    """An AISHELL-1 ``data_aishell`` folder: 16 kHz wavs per split and speaker, one transcript file."""
+
+    sample_rate = AISHELL_SAMPLE_RATE
+    format_name = "aishell-1"
+
+    def __init__(self, out_dir: Path, lang: str):
+        self.root = out_dir / AISHELL_ROOT
+
+    def clip_names(self, speakers_per_utterance: dict[str, list[Speaker]], rng: np.random.Generator) -> dict:
+        """``wav/<split>/<speaker>/BAC009<speaker>W<n>.wav``, ``n`` counting each speaker's utterances from 1."""
+        names = {}
+        for split, utterance_speakers in speakers_per_utterance.items():
+            counts: dict[str, int] = {}
+            names[split] = []
+            for speaker in utterance_speakers:
+                counts[speaker.speaker_id] = counts.get(speaker.speaker_id, 0) + 1
+                uttid = f"BAC009{speaker.speaker_id}W{counts[speaker.speaker_id]:04d}"
+                names[split].append(f"wav/{split}/{speaker.speaker_id}/{uttid}.wav")
+        return names
+
+    def write_clip(self, path: Path, samples: np.ndarray) -> None:
+        """Write mono float ``samples`` at 16 kHz as 16-bit wav (atomically, by :func:`write_wav`)."""
+        write_wav(path, samples, self.sample_rate)
+
+    def write_index(self, plans: dict[str, list[PlannedUtterance]], durations: dict[str, list[float]]) -> None:
+        """Write the transcript, sorted by utterance id."""
+        lines = sorted(f"{Path(p.clip).stem} {' '.join(p.words)}\n" for split in SPLITS for p in plans[split])
+        _write_text(self.root / AISHELL_TRANSCRIPT, "".join(lines))
+
+
+def _layout(out_dir: Path, lang: str) -> _CommonVoiceLayout | _AishellLayout:
+    return (_AishellLayout if get_language(lang).script == "hanzi" else _CommonVoiceLayout)(out_dir, lang)
+
+
+def _synthesise_language(
+    out_dir: Path,
+    lang: str,
+    params: dict,
+    variants: tuple[tuple[str, str], ...],
+    pool: concurrent.futures.Executor,
+    progress: bool,
+) -> dict:
+    """Make (or complete) one language's corpus and return its summary entry."""
+    layout = _layout(out_dir, lang)
+    vocabulary = sentences.build_vocabulary(lang, params["top_n"], params["freq_exponent"])
+    plans = _plan_language(lang, params, vocabulary, variants, layout)
+    durations = {split: _render_split(lang, split, plans[split], layout, pool, progress) for split in SPLITS}
+    layout.write_index(plans, durations)
+    kinds = [p.degradation.kind for split in SPLITS for p in plans[split]]
+    return {
+        "params": params,
+        "complete": True,
+        "format": layout.format_name,
+        "path": layout.root.relative_to(out_dir).as_posix(),
+        "vocabulary": {"words": len(vocabulary.words), "dropped": vocabulary.dropped},
+        "splits": {
+            split: {
+                "utterances": len(plans[split]),
+                "hours": round(sum(durations[split]) / 3600, 4),
+                "speakers": sorted({p.speaker.speaker_id for p in plans[split]}),
+            }
+            for split in SPLITS
+        },
+        "noise_kinds_used": {kind: kinds.count(kind) for kind in params["noise_kinds"]},
+        "speakers": [dataclasses.asdict(s) for s in {p.speaker: None for split in SPLITS for p in plans[split]}],
+    }
+
+
+def _plan_language(
+    lang: str,
+    params: dict,
+    vocabulary: sentences.Vocabulary,
+    variants: tuple[tuple[str, str], ...],
+    layout: _CommonVoiceLayout | _AishellLayout,
+) -> dict[str, list[PlannedUtterance]]:
+    """Draw every utterance's content, speaker, voice settings, degradation and clip name."""
+    seed, counts = params["seed"], params["utterances"]
+    speakers = _plan_speakers(lang, params["speakers"], variants, seed)
+    all_sentences = sentences.make_sentences(
+        vocabulary, sum(counts.values()), _rng(seed, lang, "sentences"), tuple(params["words_per_sentence"])
+    )
+    speakers_per_utterance = {
+        split: [speakers[split][i % len(speakers[split])] for i in range(counts[split])] for split in SPLITS
+    }
+    clips = layout.clip_names(speakers_per_utterance, _rng(seed, lang, "clips"))
+    plans, start = {}, 0
+    for split in SPLITS:
+        plans[split] = [
+            _plan_utterance(lang, params, split, index, speaker, all_sentences[start + index], clips[split][index])
+            for index, speaker in enumerate(speakers_per_utterance[split])
+        ]
+        start += counts[split]
+    return plans
+
+
+def _plan_speakers(
+    lang: str, counts: dict[str, int], variants: tuple[tuple[str, str], ...], seed: int
+) -> dict[str, list[Speaker]]:
+    """Each split's speakers, each with a different voice variant; ids ``S0001``... numbered over the splits."""
+    rng = _rng(seed, lang, "speakers")
+    order = rng.permutation(len(variants))
+    speakers: dict[str, list[Speaker]] = {split: [] for split in SPLITS}
+    number = 0
+    for split in SPLITS:
+        for _ in range(counts[split]):
+            variant, gender = variants[order[number]]
+            number += 1
+            speaker_id = f"S{number:04d}"
+            speakers[split].append(Speaker(
+                speaker_id=speaker_id,
+                split=split,
+                variant=variant,
+                gender=gender,
+                age=str(rng.choice(CV_AGES)),
+                rate_wpm=int(rng.integers(SPEAKER_RATE_WPM[0], SPEAKER_RATE_WPM[1] + 1)),
+                pitch=int(rng.integers(SPEAKER_PITCH[0], SPEAKER_PITCH[1] + 1)),
+                client_id=hashlib.sha256(f"asrprune-synth:{seed}:{lang}:{speaker_id}".encode()).hexdigest(),
+            ))
+    return speakers
+
+
+def _plan_utterance(
+    lang: str, params: dict, split: str, index: int, speaker: Speaker, words: tuple[str, ...], clip: str
+) -> PlannedUtterance:
+    """One utterance's random choices, from a generator seeded by (seed, lang, split, index) alone."""
+    rng = _rng(params["seed"], lang, split, str(index))
+    split_size = params["utterances"][split]
+    chunk_start = index // BABBLE_CHUNK * BABBLE_CHUNK
+    others = [i for i in range(chunk_start, min(chunk_start + BABBLE_CHUNK, split_size)) if i != index]
+    kinds = [kind for kind in params["noise_kinds"] if others or kind != "babble"]
+    if not kinds:
+        raise SynthError(
+            f"{lang} {split}: utterance {index} is alone in its chunk of {BABBLE_CHUNK}, so it has no babble "
+            "talkers; add another noise kind or change the split size"
+        )
+    degradation = noise.draw_degradation(rng, tuple(params["snr_db"]), kinds)
+    babble_sources: tuple[int, ...] = ()
+    if degradation.kind == "babble":
+        talkers = int(rng.integers(noise.BABBLE_TALKERS[0], noise.BABBLE_TALKERS[1] + 1))
+        babble_sources = tuple(sorted(int(i) for i in rng.choice(others, min(talkers, len(others)), replace=False)))
+    up_votes = int(rng.integers(2, 5))
+    return PlannedUtterance(
+        split=split,
+        index=index,
+        speaker=speaker,
+        words=words,
+        rate_wpm=round(speaker.rate_wpm * (1 + rng.uniform(-RATE_JITTER, RATE_JITTER))),
+        pitch=int(np.clip(speaker.pitch + rng.integers(-PITCH_JITTER, PITCH_JITTER + 1), 0, 99)),
+        degradation=degradation,
+        babble_sources=babble_sources,
+        clip=clip,
+        up_votes=up_votes,
+        down_votes=int(rng.integers(0, up_votes - 1)),  # up - down >= 2, Common Voice's bar for "validated"
+    )
+
+
+def _render_split(
+    lang: str,
+    split: str,
+    plans: list[PlannedUtterance],
+    layout: _CommonVoiceLayout | _AishellLayout,
+    pool: concurrent.futures.Executor,
+    progress: bool,
+) -> list[float]:
+    """Make the split's missing clips; return every clip's duration in seconds (in plan order).
+
+    Work is queued chunk by chunk, each chunk's espeak jobs before its render jobs, so a render job waiting for
+    its clean speech never waits on a job queued behind it (the pool runs jobs first in, first out); at most
+    two chunks are in flight, which keeps the pool busy and bounds the clean audio held in memory.
+    """
+    voice = get_language(lang).espeak_voice
+    durations = [0.0] * len(plans)
+    in_flight: collections.deque[list[tuple[int, concurrent.futures.Future]]] = collections.deque()
+
+    def collect_oldest_chunk() -> None:
+        for index, future in in_flight.popleft():
+            durations[index] = future.result()
+            bar.update()
+
+    with tqdm(total=len(plans), desc=f"synth {lang} {split}", unit="utt", disable=not progress) as bar:
+        for start in range(0, len(plans), BABBLE_CHUNK):
+            missing = []
+            for plan in plans[start:start + BABBLE_CHUNK]:
+                if (layout.root / plan.clip).is_file():
+                    durations[plan.index] = soundfile.info(str(layout.root / plan.clip)).duration
+                    bar.update()
+                else:
+                    missing.append(plan)
+            needed = sorted({p.index for p in missing} | {i for p in missing for i in p.babble_sources})
+            clean = {i: pool.submit(_clean_speech, plans[i], lang, voice) for i in needed}
+            in_flight.append([(p.index, pool.submit(_render_clip, p, clean, layout)) for p in missing])
+            if len(in_flight) > 1:
+                collect_oldest_chunk()
+        while in_flight:
+            collect_oldest_chunk()
+    return durations
+
+
+def _clean_speech(plan: PlannedUtterance, lang: str, voice: str) -> np.ndarray:
+    """espeak-ng's clean reading of the planned sentence, float32 (samples,) at 22.05 kHz."""
+    text = sentences.espeak_text(plan.words, lang)
+    return espeak_speech(text, f"{voice}+{plan.speaker.variant}", plan.rate_wpm, plan.pitch)
+
+
+def _render_clip(
+    plan: PlannedUtterance,
+    clean_audio: dict[int, concurrent.futures.Future],
+    layout: _CommonVoiceLayout | _AishellLayout,
+) -> float:
+    """Degrade, resample and write one clip (clean speech from ``clean_audio``'s futures by split index);
+    return its duration in seconds."""
+    talkers = [clean_audio[i].result() for i in plan.babble_sources]
+    noisy = noise.degrade(clean_audio[plan.index].result(), ESPEAK_SAMPLE_RATE, plan.degradation, talkers)
+    resampled = torchaudio.functional.resample(torch.from_numpy(noisy), ESPEAK_SAMPLE_RATE, layout.sample_rate)
+    layout.write_clip(layout.root / plan.clip, resampled.numpy())
+    return len(resampled) / layout.sample_rate
+
+
+def _check_speakers(lang: str, params: dict, variants: tuple[tuple[str, str], ...]) -> None:
+    """Every split with utterances needs a speaker, and every speaker needs its own voice variant."""
+    for split in SPLITS:
+        if params["utterances"][split] > 0 and params["speakers"][split] < 1:
+            raise SynthError(f"{lang} {split}: {params['utterances'][split]} utterances but no speakers")
+    wanted = sum(params["speakers"].values())
+    if wanted > len(variants):
+        raise SynthError(
+            f"{wanted} speakers per language requested, but only {len(variants)} espeak-ng voice variants are "
+            f"installed for distinct speakers ({', '.join(name for name, _ in variants)})"
+        )
+
+
+def _clear_conflicting(out_dir: Path, params_by_lang: dict[str, dict], summary: dict, force: bool) -> None:
+    """Refuse, or with ``force`` delete, language folders made with other parameters or of unknown origin.
+
+    All languages are checked before anything is deleted; ``summary`` loses the deleted languages' entries.
+    """
+    summary_file = out_dir / SUMMARY_FILE
+    conflicts = {}
+    for lang, params in params_by_lang.items():
+        root = _layout(out_dir, lang).root
+        previous = summary["languages"].get(lang)
+        if previous is not None and previous.get("params") != params:
+            differing = sorted(k for k in params if previous.get("params", {}).get(k) != params[k])
+            conflicts[lang] = f"{summary_file}: {lang} was made with other parameters (differing: {differing})"
+        elif previous is None and root.exists():
+            conflicts[lang] = f"{root} exists but {summary_file} has no record of it"
+    if conflicts and not force:
+        raise SynthError("; ".join(conflicts.values()) + "; use another output folder, or force (--force) to "
+                         "delete and redo these languages")
+    for lang in conflicts:
+        shutil.rmtree(_layout(out_dir, lang).root, ignore_errors=True)
+        summary["languages"].pop(lang, None)
+
+
+def _sizes_per_language(value: int | Mapping[str, int] | None, langs: Sequence[str], split: str) -> dict[str, int]:
+    """Resolve one split's size argument into {language: utterances}."""
+    sizes = {lang: DEFAULT_UTTERANCES[lang][split] for lang in langs}
+    if isinstance(value, int):
+        sizes = dict.fromkeys(langs, value)
+    elif value is not None:
+        unknown = sorted(set(value) - set(langs))
+        if unknown:
+            raise SynthError(f"{split} sizes given for {unknown}, which are not among the languages {list(langs)}")
+        sizes.update(value)
+    for lang, n in sizes.items():
+        if n < 0:
+            raise SynthError(f"{lang} {split}: negative number of utterances ({n})")
+    return sizes
+
+
+def _rng(seed: int, *keys: str) -> np.random.Generator:
+    """A generator determined by ``seed`` and the string ``keys`` (CRC32, stable across runs unlike ``hash``)."""
+    if seed < 0:
+        raise SynthError(f"seed must be non-negative, got {seed}")
+    return np.random.default_rng(np.random.SeedSequence([seed, *(zlib.crc32(k.encode()) for k in keys)]))
+
+
+def _run_espeak(arguments: list[str], stdin: bytes) -> bytes:
+    """Run ``espeak-ng`` with ``arguments`` and return its stdout; raise :class:`SynthError` with its stderr."""
+    try:
+        done = subprocess.run(["espeak-ng", *arguments], input=stdin, capture_output=True, check=False)
+    except FileNotFoundError:
+        raise SynthError("espeak-ng is not installed (apt-get install espeak-ng)") from None
+    if done.returncode != 0:
+        raise SynthError(
+            f"espeak-ng {' '.join(arguments)} failed ({done.returncode}): {done.stderr.decode(errors='replace')}"
+        )
+    return done.stdout
+
+
+def _write_text(path: Path, content: str) -> None:
+    """Write ``content`` to ``path`` via a temporary file and rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(content, encoding="utf-8")
+    tmp.replace(path)
+
+
+def _jsonable(value):
+    """``value`` as it reads back from JSON (tuples become lists), so saved and new parameters compare equal."""
+    return json.loads(json.dumps(value))
+
+
+# ----------------------------------------------------------------------------------------------- command line
+
+_CLI_DESCRIPTION = """\
+Generate a synthetic multilingual speech corpus with espeak-ng, written in the formats of the real corpora so
+that the Common Voice and AISHELL importers read it unchanged:
+
+  de fr es it pl  OUT_DIR/cv-corpus-synth-1.0/<lang>/{clips/*.mp3 (48 kHz), train,dev,test,validated.tsv}
+  zh              OUT_DIR/aishell-synth/data_aishell/{wav/<split>/<spk>/*.wav (16 kHz), transcript/...txt}
+  summary         OUT_DIR/synth_summary.json (utterances, hours, speakers per split, parameters)
+
+Sentences are 3-10 random words (zh 3-8) from wordfreq's most frequent words, drawn by frequency**0.5 so that
+rarer words occur too. Each language has its own speakers (espeak voice variant + rate + pitch); dev and test
+speakers are held out from training and from each other. Every clip gets silence padding, white, pink, brown or
+babble noise at a random SNR, and a random level. Same seed and sizes give the same corpus; rerunning completes
+an interrupted run and refuses to mix in different parameters unless --force.
+
+Sizes: N for every language, or LANG=N,... to override the defaults (de/fr/es/it 600/100/100,
+pl/zh 200/50/100 train/dev/test utterances): about 0.7 h per de/fr/es/it language.
+
+example: asrprune synth --out corpora --langs de,fr,es,it --jobs 2
+"""
+
+
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``synth`` sub-command."""
+    parser = subparsers.add_parser(
+        "synth",
+        help="generate the synthetic espeak-ng corpus (Common Voice / AISHELL formats)",
+        description=_CLI_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--out", dest="out_dir", type=Path, required=True, help="output folder (created)")
+    parser.add_argument("--langs", type=_language_list, default=ALL_LANGS,
+                        help=f"comma-separated languages (default {','.join(ALL_LANGS)})")
+    for split in SPLITS:
+        parser.add_argument(f"--{split}-utts", type=_size_argument, default=None, metavar="N|LANG=N,...",
+                            help=f"{split} utterances per language (default per language, see above)")
+    for split, count in DEFAULT_SPEAKERS.items():
+        parser.add_argument(f"--{split}-speakers", type=int, default=count,
+                            help=f"{split} speakers per language (default {count})")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--snr-db", type=float, nargs=2, default=noise.DEFAULT_SNR_DB, metavar=("LOW", "HIGH"),
+                        help="SNR range in dB, drawn uniformly per clip (default %(default)s; babble +10 dB)")
+    parser.add_argument("--noise-kinds", type=_noise_kind_list, default=noise.NOISE_KINDS,
+                        help=f"comma-separated subset of {','.join(noise.NOISE_KINDS)} (default all)")
+    parser.add_argument("--top-n", type=int, default=sentences.DEFAULT_TOP_N,
+                        help="vocabulary: the N most frequent wordfreq words (default %(default)s)")
+    parser.add_argument("--freq-exponent", type=float, default=sentences.DEFAULT_FREQ_EXPONENT,
+                        help="words drawn with probability ~ frequency**E (default %(default)s; 1 = natural)")
+    parser.add_argument("--words-per-sentence", type=int, nargs=2, default=None, metavar=("MIN", "MAX"),
+                        help="sentence length in words (default 3 10, zh 3 8)")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel espeak/encoding threads (default 2)")
+    parser.add_argument("--force", action="store_true",
+                        help="delete and redo a language made before with other parameters")
+    parser.set_defaults(func=_run_cli)
+
+
+def _run_cli(args: argparse.Namespace) -> dict:
+    summary = synthesise(
+        args.out_dir,
+        langs=args.langs,
+        train_utts=args.train_utts,
+        dev_utts=args.dev_utts,
+        test_utts=args.test_utts,
+        speakers=(args.train_speakers, args.dev_speakers, args.test_speakers),
+        seed=args.seed,
+        snr_db=tuple(args.snr_db),
+        noise_kinds=args.noise_kinds,
+        top_n=args.top_n,
+        freq_exponent=args.freq_exponent,
+        words_per_sentence=tuple(args.words_per_sentence) if args.words_per_sentence else None,
+        jobs=args.jobs,
+        force=args.force,
+    )
+    for lang in args.langs:
+        splits = summary["languages"][lang]["splits"]
+        print(f"{lang}: " + ", ".join(f"{s} {v['utterances']} utts {v['hours']:.2f} h" for s, v in splits.items()))
+    print(f"total {summary['total_utterances']} utterances, {summary['total_hours']:.2f} h; "
+          f"summary in {Path(args.out_dir) / SUMMARY_FILE}")
+    return summary
+
+
+def _language_list(value: str) -> tuple[str, ...]:
+    langs = tuple(lang.strip() for lang in value.split(",") if lang.strip())
+    for lang in langs:
+        try:
+            get_language(lang)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    return langs
+
+
+def _noise_kind_list(value: str) -> tuple[str, ...]:
+    kinds = tuple(kind.strip() for kind in value.split(",") if kind.strip())
+    try:
+        noise.check_noise_settings(noise.DEFAULT_SNR_DB, kinds)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return kinds
+
+
+def _size_argument(value: str) -> int | dict[str, int]:
+    """``600`` -> 600; ``de=600,zh=200`` -> {'de': 600, 'zh': 200}."""
+    try:
+        if "=" not in value:
+            return int(value)
+        return {lang.strip(): int(n) for lang, n in (item.split("=") for item in value.split(","))}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected N or LANG=N,LANG=N,...") from None

@@ -1,0 +1,108 @@
+"""The conformer CTC model, the bucketing sampler and config overrides."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from asrprune.data.sampler import BucketBatchSampler
+from asrprune.model.conformer_ctc import ConformerCTC, ctc_loss
+from asrprune.training.config import load_config
+
+TOKENS = ["<blank>", "<unk>", "a", "b", "e", "ʃ"]
+TINY_ENCODER = {"output_size": 32, "attention_heads": 2, "linear_units": 64, "num_blocks": 1, "cnn_module_kernel": 3}
+
+
+def tiny_model(**kwargs) -> ConformerCTC:
+    return ConformerCTC(TOKENS, {"de": ["a", "b", "ʃ"], "fr": ["a", "e"]}, encoder=TINY_ENCODER, **kwargs)
+
+
+def test_forward_shapes_and_language_restriction():
+    model = tiny_model().eval()
+    feats = torch.randn(2, 100, 80)
+    log_probs, lengths = model(feats, torch.tensor([100, 60]), torch.tensor([0, 1]))
+    assert log_probs.shape == (2, 24, len(TOKENS))  # conv2d subsampling: ((100 - 1) // 2 - 1) // 2
+    # ESPnet derives lengths from the subsampled padding mask, which gives the padded utterance one more frame
+    # than ((60 - 1) // 2 - 1) // 2 = 14.
+    assert lengths[0] == 24 and lengths[1] in (14, 15)
+    assert torch.allclose(log_probs.exp().sum(-1), torch.ones(2, 24), atol=1e-5)
+    # German may not emit "e", French may not emit "b" or "ʃ"; blank is allowed for both.
+    assert (log_probs[0, :, TOKENS.index("e")] < -1e3).all()
+    assert (log_probs[1, :, [TOKENS.index("b"), TOKENS.index("ʃ")]] < -1e3).all()
+    assert (log_probs[:, :, 0] > -100).all()
+
+
+def test_unrestricted_model_lets_every_language_emit_every_phone():
+    model = tiny_model(restrict_to_language_phones=False).eval()
+    log_probs, _ = model(torch.randn(1, 50, 80), torch.tensor([50]), torch.tensor([0]))
+    assert (log_probs > -100).all()
+
+
+def test_unknown_language_phone_is_an_error():
+    with pytest.raises(ValueError, match="ɲ"):
+        ConformerCTC(TOKENS, {"es": ["a", "ɲ"]}, encoder=TINY_ENCODER)
+
+
+def test_ctc_loss_decreases_when_fitting_one_batch():
+    torch.manual_seed(0)
+    model = tiny_model()
+    feats, feat_lengths = torch.randn(2, 80, 80), torch.tensor([80, 80])
+    targets, target_lengths = torch.tensor([[2, 3, 5], [2, 4, -1]]), torch.tensor([3, 2])
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(30):
+        log_probs, out_lengths = model(feats, feat_lengths, torch.tensor([0, 1]))
+        loss = ctc_loss(log_probs, out_lengths, targets, target_lengths)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_sampler_bounds_batches_and_covers_every_utterance():
+    durations = [1.0 + (i % 7) for i in range(50)]
+    langs = ["de" if i % 3 else "fr" for i in range(50)]
+    sampler = BucketBatchSampler(durations, langs, max_batch_seconds=12, max_batch_size=5)
+    batches = list(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(50))
+    for batch in batches:
+        assert len(batch) <= 5
+        assert len(batch) == 1 or sum(durations[i] for i in batch) <= 12
+    assert len(sampler) == len(batches)
+
+
+def test_single_language_batches_are_pure():
+    langs = ["de", "fr", "it"] * 20
+    sampler = BucketBatchSampler([2.0] * 60, langs, max_batch_seconds=10, single_language=True)
+    for batch in sampler:
+        assert len({langs[i] for i in batch}) == 1
+
+
+def test_ranks_get_disjoint_equal_shards_and_epochs_reshuffle():
+    durations = [1.0 + (i % 5) * 0.5 for i in range(41)]
+    langs = ["de"] * 41
+    shards = [list(BucketBatchSampler(durations, langs, 6, num_replicas=2, rank=r)) for r in (0, 1)]
+    assert len(shards[0]) == len(shards[1]) == math.ceil(len(list(BucketBatchSampler(durations, langs, 6))) / 2)
+    covered = {i for shard in shards for b in shard for i in b}
+    assert covered == set(range(41))
+    sampler = BucketBatchSampler(durations, langs, 6)
+    first = list(sampler)
+    sampler.set_epoch(1)
+    assert list(sampler) != first
+
+
+def test_config_overrides_and_errors(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("trainer:\n  max_steps: 10\nmodel:\n  output_layer: {type: flat}\n")
+    config = load_config(path, ["trainer.max_steps=20", "data.speed_perturb=[1.0]", "optim.lr=1e-3"])
+    assert config["trainer"]["max_steps"] == 20
+    assert config["data"]["speed_perturb"] == [1.0]
+    assert config["optim"]["lr"] == 1e-3
+    assert config["trainer"]["val_check_interval"] == 250  # default kept
+    path.write_text("trainr: {}\n")
+    with pytest.raises(ValueError, match="trainr"):
+        load_config(path)
+    with pytest.raises(ValueError, match="section.key=value"):
+        load_config(None, ["max_steps"])
