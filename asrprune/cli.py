@@ -7,13 +7,17 @@ Stages, in recipe order: ``synth`` (synthetic corpus), ``prep-commonvoice`` / ``
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+from asrprune.data.audio import AudioReadError
 from asrprune.decoding import decode_dir, ngram_lm
 from asrprune.phonology import inventory_cli
 from asrprune.scoring import report
 from asrprune.training import train
 from data_prep import aishell, commonvoice, hf_datasets, synth
+from data_prep.espeak import EspeakError
+from data_prep.synth import SynthError
 
 STAGES = (synth, commonvoice, aishell, hf_datasets, inventory_cli, train, ngram_lm, decode_dir, report)
 
@@ -30,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Errors that mean bad input (a missing file, a malformed table, an unknown symbol): the message names the file,
+# line or field, so it is printed without a traceback. Set ASRPRUNE_TRACEBACK=1 to see the traceback anyway.
+INPUT_ERRORS = (OSError, ValueError, KeyError, AudioReadError, SynthError, EspeakError)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -37,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
+    except INPUT_ERRORS as error:
+        if os.environ.get("ASRPRUNE_TRACEBACK"):
+            raise
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"asrprune {args.command}: error: {message}", file=sys.stderr)
+        return 1
     return 0
 
 

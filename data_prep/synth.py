@@ -5,20 +5,25 @@ The importers read it exactly as they read the real corpora:
 - de, fr, es, it, pl: a Common Voice release ``out_dir/cv-corpus-synth-1.0/<lang>/`` with
   ``clips/common_voice_<lang>_<8 digits>.mp3`` (mono, 48 kHz, written by soundfile) and tab-separated
   ``train.tsv``, ``dev.tsv``, ``test.tsv``, ``validated.tsv`` (their union) with the v17 header
-  :data:`CV_HEADER`, unquoted, plus ``clip_durations.tsv`` (``clip``, ``duration[ms]``) as in v17;
+  :data:`data_prep.synth_layouts.CV_HEADER`, unquoted, plus ``clip_durations.tsv`` (``clip``, ``duration[ms]``)
+  as in v17;
 - zh: an AISHELL-1 folder ``out_dir/aishell-synth/data_aishell/`` with
   ``wav/<split>/<speaker>/BAC009<speaker>W<4 digits>.wav`` (16 kHz, 16-bit, mono) and
   ``transcript/aishell_transcript_v0.8.txt`` (``<uttid> <words separated by spaces>``, sorted);
 - ``out_dir/synth_summary.json``: per language its parameters, utterances, hours and speakers per split, the
   noise kinds used and the vocabulary filter's counts.
 
-Text: :mod:`data_prep.sentences`. Noise: :mod:`data_prep.noise`. Speakers: a speaker is an espeak-ng voice
-variant (:data:`VOICE_VARIANTS`, those installed) with its own base speaking rate (150-200 words/min) and
-pitch (35-65 of espeak's 0-99); each utterance varies the rate by up to +-6 % and the pitch by up to +-5 around
-them. Speakers are held out: every split of a language has its own speakers and voice variants (default 8
-train, 2 dev, 2 test), utterances go to a split's speakers in turn. Common Voice metadata is plausible:
-``client_id`` a 64-hex-digit hash per speaker, age and gender per speaker (gender from the variant),
-2-4 up-votes, fewer down-votes, empty accents/variant/domain/segment as in most real rows.
+This module plans, renders and resumes the corpus, keeps its summary and provides the ``synth`` command. Text:
+:mod:`data_prep.sentences`. Noise: :mod:`data_prep.noise`. The espeak-ng program: :mod:`data_prep.espeak`. The
+two file formats: :mod:`data_prep.synth_layouts`.
+
+Speakers: a speaker is an espeak-ng voice variant (:data:`data_prep.espeak.VOICE_VARIANTS`, those installed)
+with its own base speaking rate (150-200 words/min) and pitch (35-65 of espeak's 0-99); each utterance varies the
+rate by up to +-6 % and the pitch by up to +-5 around them. Speakers are held out: every split of a language has
+its own speakers and voice variants (default 8 train, 2 dev, 2 test), utterances go to a split's speakers in turn.
+Common Voice metadata is plausible: ``client_id`` a 64-hex-digit hash per speaker, age and gender per speaker
+(gender from the variant), 2-4 up-votes, fewer down-votes, empty accents/variant/domain/segment as in most real
+rows.
 
 Pipeline per language and split, in chunks of :data:`BABBLE_CHUNK` utterances: espeak-ng (``--stdout``, 22.05 kHz
 WAV) synthesises the clean utterances, then each is degraded (babble talkers come from the same chunk),
@@ -39,10 +44,8 @@ import collections
 import concurrent.futures
 import dataclasses
 import hashlib
-import io
 import json
 import shutil
-import subprocess
 import zlib
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -53,25 +56,15 @@ import torch
 import torchaudio
 from tqdm import tqdm
 
-from asrprune.data.audio import write_wav
 from asrprune.phonology.languages import get_language
 from data_prep import noise, sentences
+from data_prep.espeak import ESPEAK_SAMPLE_RATE, espeak_speech, espeak_version, installed_variants
+from data_prep.synth_layouts import CV_AGES, CorpusLayout, layout_for, write_text
 
 SYNTH_VERSION = 1  # bump when the same parameters would give different audio or text
 ALL_LANGS = ("de", "fr", "es", "it", "pl", "zh")
 SPLITS = ("train", "dev", "test")
 SUMMARY_FILE = "synth_summary.json"
-CV_RELEASE = "cv-corpus-synth-1.0"
-AISHELL_ROOT = Path("aishell-synth") / "data_aishell"
-AISHELL_TRANSCRIPT = Path("transcript") / "aishell_transcript_v0.8.txt"
-CV_HEADER = (
-    "client_id", "path", "sentence_id", "sentence", "sentence_domain", "up_votes", "down_votes",
-    "age", "gender", "accents", "variant", "locale", "segment",
-)
-CV_SAMPLE_RATE = 48000
-AISHELL_SAMPLE_RATE = 16000
-ESPEAK_SAMPLE_RATE = 22050
-MP3_COMPRESSION_LEVEL = 0.8  # LAME VBR ~55 kb/s, low-pass ~15 kHz (0.9 would cut at 7.5 kHz, below 16 kHz Nyquist)
 
 # Per-language defaults (utterances per split): the mini recipe's four languages, smaller pl/zh sets for
 # cross-lingual experiments.
@@ -80,23 +73,10 @@ DEFAULT_UTTERANCES = {
     **{lang: {"train": 200, "dev": 50, "test": 100} for lang in ("pl", "zh")},
 }
 DEFAULT_SPEAKERS = {"train": 8, "dev": 2, "test": 2}
-
-# espeak-ng voice variants that sound like (synthetic) people, with their gender; robots, whisper and
-# croak variants are left out. Only the installed ones are used.
-VOICE_VARIANTS = (
-    *((f"m{n}", "male") for n in range(1, 9)),
-    *((f"f{n}", "female") for n in range(1, 6)),
-    ("klatt", "male"), ("klatt2", "male"), ("klatt3", "male"), ("klatt4", "male"),
-    ("michel", "male"), ("miguel", "male"),
-    ("anika", "female"), ("steph", "female"), ("linda", "female"), ("Andrea", "female"),
-    ("belinda", "female"), ("Annie", "female"),
-)
 SPEAKER_RATE_WPM = (150, 200)
 SPEAKER_PITCH = (35, 65)
 RATE_JITTER = 0.06  # relative
 PITCH_JITTER = 5  # espeak pitch units
-CV_AGES = ("teens", "twenties", "thirties", "fourties", "fifties", "sixties", "")  # "fourties" sic, as in CV
-CV_GENDERS = {"male": "male_masculine", "female": "female_feminine"}
 BABBLE_CHUNK = 100  # utterances synthesised together; babble talkers come from the same chunk
 
 
@@ -160,7 +140,8 @@ def synthesise(
     mapping language -> int (languages not in it keep their default). ``speakers``: speakers per split
     (train, dev, test). ``snr_db``: (low, high) in dB. ``words_per_sentence``: (min, max), ``None`` for the
     language's default. Raises :class:`SynthError` if a language was made before with other parameters
-    (unless ``force``) or if the request cannot be met.
+    (unless ``force``) or if the request cannot be met, :class:`data_prep.espeak.EspeakError` if espeak-ng is
+    missing or fails.
     """
     out_dir = Path(out_dir)
     if jobs < 1:
@@ -202,28 +183,6 @@ def synthesise(
     return summary
 
 
-def installed_variants() -> tuple[tuple[str, str], ...]:
-    """The (variant, gender) pairs of :data:`VOICE_VARIANTS` that ``espeak-ng --voices=variant`` lists."""
-    listing = _run_espeak(["--voices=variant"], b"").decode("utf-8", "replace")
-    installed = {word.removeprefix("!v/") for word in listing.split() if word.startswith("!v/")}
-    return tuple((name, gender) for name, gender in VOICE_VARIANTS if name in installed)
-
-
-def espeak_version() -> str:
-    """The installed espeak-ng's version, e.g. ``1.51``."""
-    words = _run_espeak(["--version"], b"").decode().split()
-    return words[words.index("text-to-speech:") + 1] if "text-to-speech:" in words else " ".join(words)
-
-
-def espeak_speech(text: str, voice: str, rate_wpm: int, pitch: int) -> np.ndarray:
-    """espeak-ng's reading of ``text`` with ``voice`` (e.g. ``de+m3``): float32 (samples,) at 22.05 kHz."""
-    wav = _run_espeak(["-v", voice, "-s", str(rate_wpm), "-p", str(pitch), "--stdin", "--stdout"], text.encode())
-    samples, sample_rate = soundfile.read(io.BytesIO(wav), dtype="float32")
-    if sample_rate != ESPEAK_SAMPLE_RATE or samples.ndim != 1 or len(samples) == 0:
-        raise SynthError(f"espeak-ng {voice}: unexpected output ({sample_rate} Hz, shape {samples.shape}) for {text!r}")
-    return samples
-
-
 def load_summary(out_dir: Path) -> dict:
     """The summary saved in ``out_dir``, or an empty one."""
     path = out_dir / SUMMARY_FILE
@@ -244,102 +203,7 @@ def save_summary(out_dir: Path, summary: dict) -> None:
     summary["total_utterances"] = sum(s["utterances"] for entry in done for s in entry["splits"].values())
     summary["total_hours"] = round(sum(s["hours"] for entry in done for s in entry["splits"].values()), 4)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_text(out_dir / SUMMARY_FILE, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-
-
-class _CommonVoiceLayout:
-    """A Common Voice v17 language folder: mp3 clips at 48 kHz and the split TSVs."""
-
-    sample_rate = CV_SAMPLE_RATE
-    format_name = "commonvoice-v17"
-
-    def __init__(self, out_dir: Path, lang: str):
-        self.lang = lang
-        self.root = out_dir / CV_RELEASE / lang
-
-    def clip_names(self, speakers_per_utterance: dict[str, list[Speaker]], rng: np.random.Generator) -> dict:
-        """``clips/common_voice_<lang>_<8 digits>.mp3`` per utterance: increasing numbers with random gaps (as
-        clips accumulate in a real release), shuffled over the utterances."""
-        total = sum(len(v) for v in speakers_per_utterance.values())
-        numbers = rng.integers(10_000_000, 40_000_000) + np.cumsum(rng.integers(1, 200, size=total))
-        numbers = rng.permutation(numbers)
-        names, start = {}, 0
-        for split, utterance_speakers in speakers_per_utterance.items():
-            split_numbers = numbers[start:start + len(utterance_speakers)]
-            names[split] = [f"clips/common_voice_{self.lang}_{n}.mp3" for n in split_numbers]
-            start += len(utterance_speakers)
-        return names
-
-    def write_clip(self, path: Path, samples: np.ndarray) -> None:
-        """Write mono float ``samples`` at 48 kHz as MP3, via a temporary file and rename."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        soundfile.write(str(tmp), samples, self.sample_rate, format="MP3", compression_level=MP3_COMPRESSION_LEVEL)
-        tmp.replace(path)
-
-    def write_index(self, plans: dict[str, list[PlannedUtterance]], durations: dict[str, list[float]]) -> None:
-        """Write the split TSVs, ``validated.tsv`` (their union) and ``clip_durations.tsv``."""
-        rows = {split: [self._row(plan) for plan in plans[split]] for split in SPLITS}
-        rows["validated"] = [row for split in SPLITS for row in rows[split]]
-        for name, split_rows in rows.items():
-            _write_text(self.root / f"{name}.tsv", "".join("\t".join(row) + "\n" for row in [CV_HEADER, *split_rows]))
-        lines = [f"{Path(p.clip).name}\t{round(d * 1000)}\n" for s in SPLITS for p, d in zip(plans[s], durations[s])]
-        _write_text(self.root / "clip_durations.tsv", "clip\tduration[ms]\n" + "".join(lines))
-
-    def _row(self, plan: PlannedUtterance) -> tuple[str, ...]:
-        sentence = sentences.written_sentence(plan.words, self.lang)
-        speaker = plan.speaker
-        fields = {
-            "client_id": speaker.client_id,
-            "path": Path(plan.clip).name,
-            "sentence_id": hashlib.sha256(sentence.encode()).hexdigest(),
-            "sentence": sentence,
-            "sentence_domain": "",
-            "up_votes": str(plan.up_votes),
-            "down_votes": str(plan.down_votes),
-            "age": speaker.age,
-            "gender": CV_GENDERS[speaker.gender],
-            "accents": "",
-            "variant": "",
-            "locale": self.lang,
-            "segment": "",
-        }
-        return tuple(fields[column] for column in CV_HEADER)
-
-
-class _AishellLayout:
-    """An AISHELL-1 ``data_aishell`` folder: 16 kHz wavs per split and speaker, one transcript file."""
-
-    sample_rate = AISHELL_SAMPLE_RATE
-    format_name = "aishell-1"
-
-    def __init__(self, out_dir: Path, lang: str):
-        self.root = out_dir / AISHELL_ROOT
-
-    def clip_names(self, speakers_per_utterance: dict[str, list[Speaker]], rng: np.random.Generator) -> dict:
-        """``wav/<split>/<speaker>/BAC009<speaker>W<n>.wav``, ``n`` counting each speaker's utterances from 1."""
-        names = {}
-        for split, utterance_speakers in speakers_per_utterance.items():
-            counts: dict[str, int] = {}
-            names[split] = []
-            for speaker in utterance_speakers:
-                counts[speaker.speaker_id] = counts.get(speaker.speaker_id, 0) + 1
-                uttid = f"BAC009{speaker.speaker_id}W{counts[speaker.speaker_id]:04d}"
-                names[split].append(f"wav/{split}/{speaker.speaker_id}/{uttid}.wav")
-        return names
-
-    def write_clip(self, path: Path, samples: np.ndarray) -> None:
-        """Write mono float ``samples`` at 16 kHz as 16-bit wav (atomically, by :func:`write_wav`)."""
-        write_wav(path, samples, self.sample_rate)
-
-    def write_index(self, plans: dict[str, list[PlannedUtterance]], durations: dict[str, list[float]]) -> None:
-        """Write the transcript, sorted by utterance id."""
-        lines = sorted(f"{Path(p.clip).stem} {' '.join(p.words)}\n" for split in SPLITS for p in plans[split])
-        _write_text(self.root / AISHELL_TRANSCRIPT, "".join(lines))
-
-
-def _layout(out_dir: Path, lang: str) -> _CommonVoiceLayout | _AishellLayout:
-    return (_AishellLayout if get_language(lang).script == "hanzi" else _CommonVoiceLayout)(out_dir, lang)
+    write_text(out_dir / SUMMARY_FILE, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
 
 
 def _synthesise_language(
@@ -351,7 +215,7 @@ def _synthesise_language(
     progress: bool,
 ) -> dict:
     """Make (or complete) one language's corpus and return its summary entry."""
-    layout = _layout(out_dir, lang)
+    layout = layout_for(out_dir, lang)
     vocabulary = sentences.build_vocabulary(lang, params["top_n"], params["freq_exponent"])
     plans = _plan_language(lang, params, vocabulary, variants, layout)
     durations = {split: _render_split(lang, split, plans[split], layout, pool, progress) for split in SPLITS}
@@ -381,7 +245,7 @@ def _plan_language(
     params: dict,
     vocabulary: sentences.Vocabulary,
     variants: tuple[tuple[str, str], ...],
-    layout: _CommonVoiceLayout | _AishellLayout,
+    layout: CorpusLayout,
 ) -> dict[str, list[PlannedUtterance]]:
     """Draw every utterance's content, speaker, voice settings, degradation and clip name."""
     seed, counts = params["seed"], params["utterances"]
@@ -468,7 +332,7 @@ def _render_split(
     lang: str,
     split: str,
     plans: list[PlannedUtterance],
-    layout: _CommonVoiceLayout | _AishellLayout,
+    layout: CorpusLayout,
     pool: concurrent.futures.Executor,
     progress: bool,
 ) -> list[float]:
@@ -515,7 +379,7 @@ def _clean_speech(plan: PlannedUtterance, lang: str, voice: str) -> np.ndarray:
 def _render_clip(
     plan: PlannedUtterance,
     clean_audio: dict[int, concurrent.futures.Future],
-    layout: _CommonVoiceLayout | _AishellLayout,
+    layout: CorpusLayout,
 ) -> float:
     """Degrade, resample and write one clip (clean speech from ``clean_audio``'s futures by split index);
     return its duration in seconds."""
@@ -547,7 +411,7 @@ def _clear_conflicting(out_dir: Path, params_by_lang: dict[str, dict], summary: 
     summary_file = out_dir / SUMMARY_FILE
     conflicts = {}
     for lang, params in params_by_lang.items():
-        root = _layout(out_dir, lang).root
+        root = layout_for(out_dir, lang).root
         previous = summary["languages"].get(lang)
         if previous is not None and previous.get("params") != params:
             differing = sorted(k for k in params if previous.get("params", {}).get(k) != params[k])
@@ -558,7 +422,7 @@ def _clear_conflicting(out_dir: Path, params_by_lang: dict[str, dict], summary: 
         raise SynthError("; ".join(conflicts.values()) + "; use another output folder, or force (--force) to "
                          "delete and redo these languages")
     for lang in conflicts:
-        shutil.rmtree(_layout(out_dir, lang).root, ignore_errors=True)
+        shutil.rmtree(layout_for(out_dir, lang).root, ignore_errors=True)
         summary["languages"].pop(lang, None)
 
 
@@ -583,27 +447,6 @@ def _rng(seed: int, *keys: str) -> np.random.Generator:
     if seed < 0:
         raise SynthError(f"seed must be non-negative, got {seed}")
     return np.random.default_rng(np.random.SeedSequence([seed, *(zlib.crc32(k.encode()) for k in keys)]))
-
-
-def _run_espeak(arguments: list[str], stdin: bytes) -> bytes:
-    """Run ``espeak-ng`` with ``arguments`` and return its stdout; raise :class:`SynthError` with its stderr."""
-    try:
-        done = subprocess.run(["espeak-ng", *arguments], input=stdin, capture_output=True, check=False)
-    except FileNotFoundError:
-        raise SynthError("espeak-ng is not installed (apt-get install espeak-ng)") from None
-    if done.returncode != 0:
-        raise SynthError(
-            f"espeak-ng {' '.join(arguments)} failed ({done.returncode}): {done.stderr.decode(errors='replace')}"
-        )
-    return done.stdout
-
-
-def _write_text(path: Path, content: str) -> None:
-    """Write ``content`` to ``path`` via a temporary file and rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(content, encoding="utf-8")
-    tmp.replace(path)
 
 
 def _jsonable(value):

@@ -12,11 +12,11 @@ import pytest
 import soundfile
 
 from asrprune.phonology.normalise import is_han
-from data_prep import noise, sentences, synth
+from data_prep import noise, sentences, synth, synth_layouts
 
 TINY = dict(langs=("de", "zh"), train_utts=6, dev_utts=2, test_utts=2, speakers=(2, 1, 1), top_n=500,
             progress=False)
-CV_DE = Path(synth.CV_RELEASE) / "de"
+CV_DE = Path(synth_layouts.CV_RELEASE) / "de"
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def test_commonvoice_tsvs_have_v17_header_and_columns(corpus):
     rows = {}
     for name in ("train", "dev", "test", "validated"):
         table = read_tsv(corpus / CV_DE / f"{name}.tsv")
-        assert table[0] == list(synth.CV_HEADER)
+        assert table[0] == list(synth_layouts.CV_HEADER)
         assert all(len(row) == 13 for row in table)
         rows[name] = [dict(zip(table[0], row)) for row in table[1:]]
     assert [len(rows[s]) for s in ("train", "dev", "test")] == [6, 2, 2]
@@ -66,8 +66,8 @@ def test_commonvoice_clips_are_48khz_mono_mp3(corpus):
 
 
 def test_aishell_layout_and_transcript(corpus):
-    root = corpus / synth.AISHELL_ROOT
-    lines = (root / synth.AISHELL_TRANSCRIPT).read_text(encoding="utf-8").splitlines()
+    root = corpus / synth_layouts.AISHELL_ROOT
+    lines = (root / synth_layouts.AISHELL_TRANSCRIPT).read_text(encoding="utf-8").splitlines()
     assert lines == sorted(lines) and len(lines) == 10
     wavs = {p.stem: p for p in (root / "wav").glob("*/*/*.wav")}
     for line in lines:
@@ -84,7 +84,8 @@ def test_aishell_layout_and_transcript(corpus):
 
 def test_speakers_are_held_out(corpus):
     cv_speakers = {s: {row[0] for row in read_tsv(corpus / CV_DE / f"{s}.tsv")[1:]} for s in synth.SPLITS}
-    zh_speakers = {s: {p.name for p in (corpus / synth.AISHELL_ROOT / "wav" / s).iterdir()} for s in synth.SPLITS}
+    zh_wavs = corpus / synth_layouts.AISHELL_ROOT / "wav"
+    zh_speakers = {s: {p.name for p in (zh_wavs / s).iterdir()} for s in synth.SPLITS}
     for per_split in (cv_speakers, zh_speakers):
         assert [len(per_split[s]) for s in synth.SPLITS] == [2, 1, 1]
         assert not (per_split["train"] & per_split["dev"] or per_split["train"] & per_split["test"]
@@ -114,7 +115,7 @@ def test_same_seed_same_corpus_different_seed_different(corpus, tmp_path):
     assert [p.relative_to(corpus) for p in originals] == [p.relative_to(again) for p in audio_files(again)]
     for path in originals:
         assert path.read_bytes() == (again / path.relative_to(corpus)).read_bytes(), path
-    for text in (CV_DE / "validated.tsv", synth.AISHELL_ROOT / synth.AISHELL_TRANSCRIPT):
+    for text in (CV_DE / "validated.tsv", synth_layouts.AISHELL_ROOT / synth_layouts.AISHELL_TRANSCRIPT):
         assert (corpus / text).read_text() == (again / text).read_text()
 
     other = tmp_path / "other"
@@ -204,8 +205,9 @@ def test_vocabulary_filters_fragments_and_weights_rarer_words():
 def test_cli_parses_sizes_and_languages():
     parser = argparse.ArgumentParser(prog="asrprune")
     synth.register_cli(parser.add_subparsers())
-    args = parser.parse_args(["synth", "--out", "out", "--langs", "de,zh", "--train-utts", "de=50,zh=20", "--dev-utts", "7",
-                              "--snr-db", "0", "10"])
+    args = parser.parse_args(
+        ["synth", "--out", "out", "--langs", "de,zh", "--train-utts", "de=50,zh=20", "--dev-utts", "7", "--snr-db", "0", "10"]
+    )
     assert args.func is synth._run_cli
     assert (args.langs, args.train_utts, args.dev_utts, args.snr_db) == (("de", "zh"), {"de": 50, "zh": 20}, 7, [0, 10])
     for bad in (["--langs", "de,xx"], ["--noise-kinds", "pink,rain"], ["--test-utts", "de:5"]):

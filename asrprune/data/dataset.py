@@ -7,8 +7,7 @@ from typing import Sequence
 
 import torch
 
-from asrprune.data.audio import load_audio
-from asrprune.data.features import FbankConfig, compute_fbank, speed_perturb
+from asrprune.data.feature_cache import FeatureCache
 from asrprune.data.kaldi_dir import Utterance
 
 
@@ -46,6 +45,7 @@ class PhoneCTCDataset(torch.utils.data.Dataset):
         encode_phones: maps a phone sequence to token ids (e.g. ``PhoneInventory.encode``).
         languages: the model's language list; an utterance's language must be in it.
         speed_factors: speed perturbation factors drawn uniformly per item (``(1.0,)`` disables it).
+        feature_cache: where filterbanks are cached (default: extracted every time, nothing stored).
     """
 
     def __init__(
@@ -54,7 +54,7 @@ class PhoneCTCDataset(torch.utils.data.Dataset):
         encode_phones,
         languages: Sequence[str],
         speed_factors: Sequence[float] = (1.0,),
-        fbank: FbankConfig = FbankConfig(),
+        feature_cache: FeatureCache | None = None,
     ):
         unknown = sorted({u.lang for u in utterances} - set(languages))
         if unknown:
@@ -68,19 +68,16 @@ class PhoneCTCDataset(torch.utils.data.Dataset):
                 raise KeyError(f"utterance {u.uttid}: phone {err} is not in the model's phone inventory") from None
         self.lang_index = {lang: i for i, lang in enumerate(languages)}
         self.speed_factors = tuple(speed_factors)
-        self.fbank = fbank
+        self.feature_cache = feature_cache or FeatureCache(None)
 
     def __len__(self) -> int:
         return len(self.utterances)
 
     def __getitem__(self, index: int) -> dict:
         utt = self.utterances[index]
-        waveform = torch.from_numpy(load_audio(utt.wav))
-        factor = random.choice(self.speed_factors)
-        feats = compute_fbank(speed_perturb(waveform, factor), self.fbank)
         return {
             "uttid": utt.uttid,
-            "feats": feats,
+            "feats": self.feature_cache.features(utt, random.choice(self.speed_factors)),
             "targets": self.targets[index],
             "lang_id": self.lang_index[utt.lang],
         }

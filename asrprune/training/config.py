@@ -31,6 +31,7 @@ DEFAULT_CONFIG = {
         "single_language_batches": False,
         "num_workers": 1,
         "cmvn_max_utterances": 2000,
+        "feature_cache": None,  # folder for cached filterbanks (recipes use dump/); None extracts every time
     },
     "optim": {"lr": 2.0e-3, "weight_decay": 1.0e-3, "warmup_fraction": 0.15},
     "trainer": {

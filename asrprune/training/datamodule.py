@@ -7,6 +7,7 @@ import lightning as L
 import torch
 
 from asrprune.data.dataset import PhoneCTCDataset, collate
+from asrprune.data.feature_cache import FeatureCache
 from asrprune.data.kaldi_dir import Utterance
 from asrprune.data.sampler import BucketBatchSampler
 
@@ -22,6 +23,7 @@ class PhoneCTCDataModule(L.LightningDataModule):
     Args:
         train, dev: utterances; encode_phones: phones -> ids; languages: the model's language order.
         data_config: the ``data`` section of the training config (batching, speed perturbation, workers).
+        feature_cache: where filterbanks are read from or extracted to.
     """
 
     def __init__(
@@ -31,13 +33,14 @@ class PhoneCTCDataModule(L.LightningDataModule):
         encode_phones,
         languages: Sequence[str],
         data_config: dict,
+        feature_cache: FeatureCache,
         seed: int = 0,
     ):
         super().__init__()
         self.config = data_config
         self.seed = seed
-        self.train_set = PhoneCTCDataset(train, encode_phones, languages, data_config["speed_perturb"])
-        self.dev_set = PhoneCTCDataset(dev, encode_phones, languages)
+        self.train_set = PhoneCTCDataset(train, encode_phones, languages, data_config["speed_perturb"], feature_cache)
+        self.dev_set = PhoneCTCDataset(dev, encode_phones, languages, feature_cache=feature_cache)
 
     def _loader(self, dataset: PhoneCTCDataset, shuffle: bool) -> torch.utils.data.DataLoader:
         trainer = self.trainer

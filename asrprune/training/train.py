@@ -14,11 +14,12 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQ
 from lightning.pytorch.loggers import TensorBoardLogger
 from tqdm import tqdm
 
-from asrprune.data.audio import load_audio
-from asrprune.data.features import CMVNAccumulator, compute_fbank
+from asrprune.data.feature_cache import FeatureCache
+from asrprune.data.features import CMVNAccumulator, FbankConfig
 from asrprune.data.kaldi_dir import Utterance, read_data_dir
 from asrprune.phonology.inventory import PhoneInventory
 from asrprune.training.config import load_config
+from asrprune.training.curves import plot_training_curves
 from asrprune.training.datamodule import PhoneCTCDataModule
 from asrprune.training.lightning_module import PhoneCTCModule
 from asrprune.training.stats import TrainingStats
@@ -37,12 +38,12 @@ def language_phones(utterances: Sequence[Utterance]) -> dict[str, list[str]]:
     return {lang: sorted(phones[lang]) for lang in sorted(phones)}
 
 
-def global_cmvn(utterances: Sequence[Utterance], num_mel_bins: int, max_utterances: int, seed: int):
-    """Mean and std (num_mel_bins,) of filterbanks over up to ``max_utterances`` randomly chosen utterances."""
+def global_cmvn(utterances: Sequence[Utterance], cache: FeatureCache, max_utterances: int, seed: int):
+    """Mean and std (bins,) of unperturbed filterbanks over up to ``max_utterances`` randomly chosen utterances."""
     chosen = torch.randperm(len(utterances), generator=torch.Generator().manual_seed(seed))[:max_utterances]
-    accumulator = CMVNAccumulator(num_mel_bins)
+    accumulator = CMVNAccumulator(cache.fbank.num_mel_bins)
     for i in tqdm(chosen.tolist(), desc="CMVN statistics", unit="utt"):
-        accumulator.add(compute_fbank(torch.from_numpy(load_audio(utterances[i].wav))))
+        accumulator.add(cache.features(utterances[i]))
     return accumulator.mean_std()
 
 
@@ -64,7 +65,7 @@ def train(
     """Train (or resume) a model in ``exp_dir``; return the path of the best checkpoint (lowest dev PER).
 
     Writes ``exp_dir/checkpoints/{best,last}.ckpt``, ``exp_dir/tensorboard/``, ``exp_dir/config.yaml``,
-    ``exp_dir/cmvn.pt`` and ``exp_dir/train_summary.json``. Re-running with the same ``exp_dir`` resumes from
+    ``exp_dir/cmvn.pt``, ``exp_dir/train_summary.json`` and ``exp_dir/training_curves.png``. Re-running with the same ``exp_dir`` resumes from
     ``last.ckpt`` (global step, optimizer and LR schedule are restored; the current epoch restarts).
     ``callbacks`` are added to the trainer's (pruning methods drive training through them).
     """
@@ -78,16 +79,15 @@ def train(
     max_steps = trainer_conf.pop("max_steps")
     module = PhoneCTCModule(inventory.tokens, phones_by_language, config["model"], config["optim"], max_steps)
 
+    cache = FeatureCache(config["data"]["feature_cache"], FbankConfig(config["model"]["num_mel_bins"]))
     cmvn_path = exp_dir / "cmvn.pt"
     if not cmvn_path.exists():
-        mean, std = global_cmvn(
-            train_utts, config["model"]["num_mel_bins"], config["data"]["cmvn_max_utterances"], config["seed"]
-        )
+        mean, std = global_cmvn(train_utts, cache, config["data"]["cmvn_max_utterances"], config["seed"])
         torch.save({"mean": mean, "std": std}, cmvn_path)
     module.model.cmvn.set_stats(**torch.load(cmvn_path))
 
     datamodule = PhoneCTCDataModule(
-        train_utts, dev_utts, inventory.encode, module.model.languages, config["data"], config["seed"]
+        train_utts, dev_utts, inventory.encode, module.model.languages, config["data"], cache, config["seed"]
     )
     checkpoints = exp_dir / "checkpoints"
     best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val/per", mode="min", save_last=True)
@@ -120,6 +120,7 @@ def train(
             "device": str(module.device),
         }
         (exp_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        plot_training_curves(exp_dir / "tensorboard", exp_dir / "training_curves.png")
     return checkpoints / "best.ckpt"
 
 

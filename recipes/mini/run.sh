@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Mini recipe: synthesise a small de/fr/es/it corpus in CommonVoice format, prepare Kaldi data directories with
-# IPA phone transcripts, train one multilingual phone-CTC conformer, decode every language's test set and score.
-# Runs on one 2-core CPU machine in minutes. Each stage is resumable; --stage/--stop_stage select stages.
-#   stage 1  synthesise the corpus (espeak-ng)      stage 4  train (resumes from exp/.../last.ckpt)
-#   stage 2  import it (CommonVoice importer)        stage 5  decode test sets (greedy PER, lexicon WER)
-#   stage 3  shared phone inventory                  stage 6  report: one table of every language
+# Mini recipe (the README's main command): synthesise a small de/fr/es/it corpus in CommonVoice format, import it
+# into Kaldi data directories with IPA phone transcripts, train one multilingual phone-CTC conformer, decode every
+# language's test set and score it. Runs on one 2-core CPU machine in minutes; every stage is resumable.
+#   stage 1  synthesise the corpus with espeak-ng (corpora/)
+#   stage 2  import it with the CommonVoice importer (data/)
+#   stages 3-6  inventory, train, decode, report: see ../asr.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -12,23 +12,17 @@ root=$(cd "$here/../.." && pwd)
 stage=1
 stop_stage=6
 langs="de fr es it"
-train_config=conf/train.yaml
-exp=exp/multi_flat
-train_args=()          # extra --set overrides for training, e.g. --train_set trainer.max_steps=300
-synth_args=()          # extra flags for asrprune synth
-
+synth_opts=()          # --synth_opt FLAG, e.g. --synth_opt --train-utts=300
+asr_opts=()            # everything else goes to ../asr.sh (--train_opt KEY=VALUE, --exp DIR, ...)
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage=$2; shift 2 ;;
     --stop_stage) stop_stage=$2; shift 2 ;;
     --langs) langs=$2; shift 2 ;;
-    --train_config) train_config=$2; shift 2 ;;
-    --exp) exp=$2; shift 2 ;;
-    --train_set) train_args+=(--set "$2"); shift 2 ;;
-    --synth_arg) synth_args+=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0"; echo "options: --stage N --stop_stage N --langs \"de fr es it\"" \
-      "--train_config FILE --exp DIR --train_set KEY=VALUE --synth_arg FLAG"; exit 0 ;;
-    *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    --synth_opt) synth_opts+=("$2"); shift 2 ;;
+    -h|--help) sed -n '2,7p' "$0"; echo "options: --stage N --stop_stage N --langs \"de fr es it\" --synth_opt FLAG;"\
+      "others go to ../asr.sh:"; "$here/../asr.sh" --help | tail -1; exit 0 ;;
+    *) asr_opts+=("$1" "$2"); shift 2 ;;
   esac
 done
 
@@ -40,7 +34,7 @@ log() { echo "[$(date +%H:%M:%S) +$(( $(date +%s) - start ))s] $*"; }
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   log "stage 1: synthesise corpus ($langs)"
-  asrprune synth --out corpora --langs "${langs// /,}" "${synth_args[@]}"
+  asrprune synth --out corpora --langs "${langs// /,}" "${synth_opts[@]}"
 fi
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   for l in $langs; do
@@ -48,26 +42,8 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     asrprune prep-commonvoice --release corpora/cv-corpus-synth-1.0 --lang "$l" --out data
   done
 fi
-if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  log "stage 3: shared phone inventory"
-  asrprune make-inventory --lexicons $(for l in $langs; do echo data/lang_$l/lexicon.txt; done) --out data/phones.txt
+if [ "$stop_stage" -ge 3 ]; then
+  ../asr.sh --stage $(( stage > 3 ? stage : 3 )) --stop_stage "$stop_stage" --langs "$langs" \
+    --exp exp/multi_flat --tokens data/phones.txt "${asr_opts[@]}"
 fi
-if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
-  log "stage 4: train $exp"
-  asrprune train --config "$train_config" --tokens data/phones.txt --exp "$exp" \
-    --train $(for l in $langs; do echo data/train_$l; done) \
-    --dev $(for l in $langs; do echo data/dev_$l; done) "${train_args[@]}"
-fi
-if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
-  for l in $langs; do
-    log "stage 5: decode test_$l"
-    asrprune decode --checkpoint "$exp/checkpoints/best.ckpt" --data data/test_$l \
-      --lexicon data/lang_$l/lexicon.txt --out "$exp/decode_test_$l"
-  done
-fi
-if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
-  log "stage 6: report"
-  asrprune report --out "$exp/RESULTS.md" $(for l in $langs; do echo "$exp/decode_test_$l"; done)
-  cat "$exp/RESULTS.md"
-fi
-log "done"
+log "mini recipe done"

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Generic stages shared by every recipe (the role of ESPnet's egs2/TEMPLATE/asr1/asr.sh). A recipe's run.sh
+# prepares data/<split>_<lang>/ and data/lang_<lang>/lexicon.txt itself (its stages 1-2), then calls this:
+#   stage 3  shared phone inventory of the training languages' lexicons -> $tokens
+#   stage 4  train one model on train_<lang> of every language (resumes from $exp/checkpoints/last.ckpt)
+#   stage 5  decode each test set: greedy CTC (PER) and lexicon beam search (WER; CER for zh)
+#   stage 6  report: one ESPnet-style table of every test set -> $exp/RESULTS.md
+# Run from the recipe folder (paths are relative to it).
+set -euo pipefail
+
+stage=3
+stop_stage=6
+langs=""
+train_config=conf/train.yaml
+exp=""
+data=data
+tokens=""
+test_sets=""            # default: test_<lang> of every language
+train_opts=()           # --train_opt KEY=VALUE, passed to asrprune train as --set KEY=VALUE
+decode_opts=()          # --decode_opt FLAG, passed to asrprune decode (e.g. --decode_opt --beam-size=100)
+
+usage() { sed -n '2,8p' "$0"; echo "options: --stage N --stop_stage N --langs \"de fr\" --train_config FILE --exp DIR" \
+  "--data DIR --tokens FILE --test_sets \"test_de ...\" --train_opt KEY=VALUE --decode_opt FLAG"; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --stage) stage=$2; shift 2 ;;
+    --stop_stage) stop_stage=$2; shift 2 ;;
+    --langs) langs=$2; shift 2 ;;
+    --train_config) train_config=$2; shift 2 ;;
+    --exp) exp=$2; shift 2 ;;
+    --data) data=$2; shift 2 ;;
+    --tokens) tokens=$2; shift 2 ;;
+    --test_sets) test_sets=$2; shift 2 ;;
+    --train_opt) train_opts+=(--set "$2"); shift 2 ;;
+    --decode_opt) decode_opts+=("$2"); shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "asr.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+[ -n "$langs" ] || { echo "asr.sh: --langs is required" >&2; exit 2; }
+[ -n "$exp" ] || exp=exp/$(basename "$train_config" .yaml)_$(echo $langs | tr ' ' '_')
+[ -n "$tokens" ] || tokens=$data/phones_$(echo $langs | tr ' ' '_').txt
+[ -n "$test_sets" ] || test_sets=$(for l in $langs; do printf 'test_%s ' "$l"; done)
+
+start=$(date +%s)
+log() { echo "[$(date +%H:%M:%S) +$(( $(date +%s) - start ))s] $*"; }
+each() { local pattern=$1; shift; for l in $langs; do printf "${pattern} " "$l"; done; }
+
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  log "stage 3: phone inventory of $langs -> $tokens"
+  asrprune make-inventory --lexicons $(each "$data/lang_%s/lexicon.txt") --out "$tokens"
+fi
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  log "stage 4: train $exp"
+  asrprune train --config "$train_config" --tokens "$tokens" --exp "$exp" \
+    --train $(each "$data/train_%s") --dev $(each "$data/dev_%s") "${train_opts[@]}"
+fi
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  for set in $test_sets; do
+    lang=${set##*_}
+    log "stage 5: decode $set"
+    asrprune decode --checkpoint "$exp/checkpoints/best.ckpt" --data "$data/$set" \
+      --lexicon "$data/lang_$lang/lexicon.txt" --out "$exp/decode_$set" "${decode_opts[@]}"
+  done
+fi
+if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
+  log "stage 6: report"
+  asrprune report --out "$exp/RESULTS.md" $(for set in $test_sets; do echo "$exp/decode_$set"; done)
+  cat "$exp/RESULTS.md"
+fi
