@@ -1,8 +1,10 @@
 """The ``asrprune`` command line: one sub-command per pipeline stage.
 
 Stages, in recipe order: ``synth`` (synthetic corpus), ``prep-commonvoice`` / ``prep-aishell`` / ``prep-hf``
-(Kaldi data directories with phone transcripts), ``make-inventory`` (shared phone set), ``train``, ``train-lm`` (optional word n-gram), ``decode``,
-``report``. Run ``asrprune <stage> --help`` for each one's options and an example.
+(Kaldi data directories with phone transcripts), ``make-inventory`` (shared phone set) or ``make-subwords``
+(sentencepiece targets instead of phones), ``dump-features`` (optional feature cache), ``train``, ``train-lm``
+(optional word n-gram), ``decode``, ``report``.
+Run ``asrprune <stage> --help`` for each one's options and an example.
 """
 from __future__ import annotations
 
@@ -10,16 +12,19 @@ import argparse
 import os
 import sys
 
+from asrprune.data import targets
 from asrprune.data.audio import AudioReadError
 from asrprune.decoding import decode_dir, ngram_lm
 from asrprune.phonology import inventory_cli
 from asrprune.scoring import report
-from asrprune.training import train
+from asrprune.training import dump_features, train
 from data_prep import aishell, commonvoice, hf_datasets, synth
 from data_prep.espeak import EspeakError
 from data_prep.synth import SynthError
 
-STAGES = (synth, commonvoice, aishell, hf_datasets, inventory_cli, train, ngram_lm, decode_dir, report)
+STAGES = (
+    synth, commonvoice, aishell, hf_datasets, inventory_cli, targets, dump_features, train, ngram_lm, decode_dir, report
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,8 +3,8 @@
 Measures, on the first utterances of the given data directories:
 - training: utterances/s and audio seconds/s of full optimizer steps (forward, CTC, backward, AdamW), with the
   batches prepared beforehand so the figure is the model's cost, not the loader's;
-- decoding: real-time factor of the forward pass plus greedy search, and of lexicon beam search when a lexicon
-  is given (wall seconds / audio seconds, batch of one utterance at a time, as a streaming user would see);
+- decoding: real-time factor of audio reading, feature extraction, the forward pass and greedy search, and with
+  lexicon beam search added when a lexicon is given (wall seconds / audio seconds, one utterance at a time);
 - peak resident memory of the process (ru_maxrss) and, on CUDA, peak allocated GPU memory.
 
 Writes a JSON record and prints a markdown table. Example (the mini recipe's model on its corpus):
@@ -24,16 +24,16 @@ from pathlib import Path
 import torch
 
 from asrprune.benchmarking.machine import machine_description
-from asrprune.data.dataset import PhoneCTCDataset, collate
+from asrprune.data.dataset import CTCDataset, collate
 from asrprune.data.sampler import BucketBatchSampler
 from asrprune.decoding.greedy import greedy_decode
 from asrprune.decoding.lexicon_beam import LexiconBeamDecoder
 from asrprune.model.conformer_ctc import ctc_loss
-from asrprune.phonology.inventory import PhoneInventory
+from asrprune.data.targets import load_target_units
 from asrprune.phonology.lexicon import Lexicon
 from asrprune.training.config import load_config
-from asrprune.training.lightning_module import PhoneCTCModule
-from asrprune.training.train import language_phones, read_data_dirs
+from asrprune.training.lightning_module import CTCModule
+from asrprune.training.train import language_tokens, read_data_dirs
 
 
 def measure_training(module, batches, device, steps: int, warmup: int, autocast_dtype) -> dict:
@@ -71,8 +71,8 @@ def measure_decoding(module, dataset, device, utterances: int, beam) -> dict:
     forward_seconds = beam_seconds = audio = 0.0
     with torch.inference_mode():
         for index in range(min(utterances, len(dataset))):
-            batch = collate([dataset[index]]).to(device)
             started = time.perf_counter()
+            batch = collate([dataset[index]]).to(device)  # reading audio and extracting features count too
             log_probs, out_lengths = module(batch)
             greedy_decode(log_probs, out_lengths)
             if device.type == "cuda":
@@ -105,10 +105,11 @@ def main() -> None:
 
     config = load_config(args.config, args.set)
     device = torch.device(args.device)
-    inventory = PhoneInventory.load(args.tokens)
+    units = load_target_units(args.tokens)
     utterances = read_data_dirs(args.data)
-    module = PhoneCTCModule(inventory.tokens, language_phones(utterances), config["model"], config["optim"], 1).to(device)
-    dataset = PhoneCTCDataset(utterances, inventory.encode, module.model.languages)
+    per_language = language_tokens(utterances, units)
+    module = CTCModule(units.tokens, per_language, config["model"], config["optim"], max_steps=1).to(device)
+    dataset = CTCDataset(utterances, units.encode, module.model.languages)
     sampler = BucketBatchSampler(
         dataset.durations(), dataset.languages(), config["data"]["max_batch_seconds"],
         config["data"]["max_batch_size"], shuffle=True, seed=0,
@@ -134,9 +135,9 @@ def main() -> None:
     record.update(measure_training(module, batches, device, args.train_steps, args.warmup_steps, autocast_dtype))
     beam = None
     if args.lexicon:
-        beam = LexiconBeamDecoder(inventory.tokens, Lexicon.load(args.lexicon))
+        beam = LexiconBeamDecoder(units.tokens, Lexicon.load(args.lexicon))
     first_language = [u for u in utterances if u.lang == utterances[0].lang]
-    decode_set = PhoneCTCDataset(first_language, inventory.encode, module.model.languages)
+    decode_set = CTCDataset(first_language, units.encode, module.model.languages)
     record.update(measure_decoding(module, decode_set, device, args.decode_utterances, beam))
     record["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     if device.type == "cuda":

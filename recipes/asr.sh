@@ -2,7 +2,8 @@
 # Generic stages shared by every recipe (the role of ESPnet's egs2/TEMPLATE/asr1/asr.sh). A recipe's run.sh
 # prepares data/<split>_<lang>/ and data/lang_<lang>/lexicon.txt itself (its stages 1-2), then calls this:
 #   stage 3  shared phone inventory of the training languages' lexicons -> $tokens
-#   stage 4  train one model on train_<lang> of every language (resumes from $exp/checkpoints/last.ckpt)
+#   stage 4  fill the feature cache (if the config has one), then train one model on train_<lang> of every
+#            language (resumes from $exp/checkpoints/last.ckpt)
 #   stage 5  decode each test set: greedy CTC (PER) and lexicon beam search (WER; CER for zh)
 #   stage 6  report: one ESPnet-style table of every test set -> $exp/RESULTS.md
 # Run from the recipe folder (paths are relative to it).
@@ -19,7 +20,7 @@ test_sets=""            # default: test_<lang> of every language
 train_opts=()           # --train_opt KEY=VALUE, passed to asrprune train as --set KEY=VALUE
 decode_opts=()          # --decode_opt FLAG, passed to asrprune decode (e.g. --decode_opt --beam-size=100)
 
-usage() { sed -n '2,8p' "$0"; echo "options: --stage N --stop_stage N --langs \"de fr\" --train_config FILE --exp DIR" \
+usage() { sed -n '2,9p' "$0"; echo "options: --stage N --stop_stage N --langs \"de fr\" --train_config FILE --exp DIR" \
   "--data DIR --tokens FILE --test_sets \"test_de ...\" --train_opt KEY=VALUE --decode_opt FLAG"; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -51,6 +52,9 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   asrprune make-inventory --lexicons $(each "$data/lang_%s/lexicon.txt") --out "$tokens"
 fi
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  log "stage 4: dump features for $train_config"
+  asrprune dump-features --config "$train_config" --train $(each "$data/train_%s") --dev $(each "$data/dev_%s") \
+    "${train_opts[@]}"
   log "stage 4: train $exp"
   asrprune train --config "$train_config" --tokens "$tokens" --exp "$exp" \
     --train $(each "$data/train_%s") --dev $(each "$data/dev_%s") "${train_opts[@]}"

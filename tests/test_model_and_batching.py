@@ -34,7 +34,7 @@ def test_forward_shapes_and_language_restriction():
 
 
 def test_unrestricted_model_lets_every_language_emit_every_phone():
-    model = tiny_model(restrict_to_language_phones=False).eval()
+    model = tiny_model(restrict_to_language_tokens=False).eval()
     log_probs, _ = model(torch.randn(1, 50, 80), torch.tensor([50]), torch.tensor([0]))
     assert (log_probs > -100).all()
 
@@ -106,3 +106,19 @@ def test_config_overrides_and_errors(tmp_path):
         load_config(path)
     with pytest.raises(ValueError, match="section.key=value"):
         load_config(None, ["max_steps"])
+
+
+def test_target_units_for_phones(tmp_path):
+    from asrprune.data.kaldi_dir import Utterance
+    from asrprune.data.targets import PHONE, load_target_units
+    from asrprune.phonology.inventory import PhoneInventory
+    from asrprune.phonology.subwords import pieces_to_text
+
+    PhoneInventory.from_phones(["a", "b"]).save(tmp_path / "phones.txt")
+    units = load_target_units(tmp_path / "phones.txt")
+    assert units.kind == PHONE
+    utt = Utterance("u1", "x.wav", "ab", "s", "de", 1.0, ("b", "a"))
+    assert units.encode(utt) == [units.tokens.index("b"), units.tokens.index("a")]
+    with pytest.raises(KeyError, match="u1.*ʃ"):
+        units.encode(Utterance("u1", "x.wav", "x", "s", "de", 1.0, ("ʃ",)))
+    assert pieces_to_text(["▁gu", "ten", "▁tag"]) == "guten tag"

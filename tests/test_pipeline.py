@@ -59,7 +59,9 @@ def test_recipe_stages_train_decode_and_report(recipe_dir):
         assert summary["utterances"] == 4 and summary["real_time_factor"] > 0
         hyp_words = (recipe_dir / "exp" / "tiny" / f"decode_test_{lang}" / "hyp.text").read_text().splitlines()
         assert len(hyp_words) == 4
-    assert (recipe_dir / "dump" / "fbank80" / "sp1" / "de").is_dir()  # the mini config caches features
+    # The mini config caches features; stage 4 dumped every speed factor of the training sets before training.
+    for factor in ("0.9", "1", "1.1"):
+        assert len(list((recipe_dir / "dump" / "fbank80" / f"sp{factor}" / "de").glob("*.npy"))) >= 12
     assert (recipe_dir / "exp" / "tiny" / "training_curves.png").stat().st_size > 10_000
 
 
@@ -71,3 +73,11 @@ def test_cli_errors_are_clear(recipe_dir, tmp_path):
     )
     assert result.returncode != 0
     assert "none.ckpt" in result.stderr
+
+
+def test_make_subwords_cli(recipe_dir):
+    out = asrprune("make-subwords", "--data", "data/train_de", "data/train_es", "--model-type", "char",
+                   "--vocab-size", "60", "--out", "data/chars", cwd=recipe_dir)
+    assert "from 24 transcripts" in out
+    pieces = (recipe_dir / "data" / "chars.vocab").read_text(encoding="utf-8").splitlines()
+    assert pieces[0].split("\t")[0] == "<blank>" and pieces[1].split("\t")[0] == "<unk>"

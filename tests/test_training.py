@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from asrprune.training.config import load_config
-from asrprune.training.lightning_module import PhoneCTCModule
+from asrprune.training.lightning_module import CTCModule
 from asrprune.training.train import train
 from tiny_experiment import TINY_OVERRIDES, make_tiny_data
 
@@ -55,7 +55,7 @@ def test_train_few_steps_then_resume_after_interrupt(tiny, tmp_path):
 def test_checkpoint_is_self_contained(tiny, tmp_path):
     config = load_config(None, TINY_OVERRIDES + ["trainer.max_steps=2"])
     best = train(config, tiny["train"], tiny["dev"], tiny["tokens"], tmp_path / "exp")
-    module = PhoneCTCModule.load_from_checkpoint(best, map_location="cpu")
+    module = CTCModule.load_from_checkpoint(best, map_location="cpu")
     assert module.model.languages == ["de", "fr"]
     stats = torch.load(tmp_path / "exp" / "cmvn.pt")
     assert torch.allclose(module.model.cmvn.mean, stats["mean"])
@@ -79,3 +79,25 @@ def test_ddp_two_cpu_processes(tiny, tmp_path):
     assert summary["global_step"] == 3
     # Rank 0 saw only its shard: about half of each step's utterances.
     assert summary["utterances_seen"] < 3 * 8
+
+
+def test_subword_targets_train_and_decode(tiny, tmp_path):
+    """make-subwords -> train on sentencepiece pieces -> greedy decoding scored as WER."""
+    from asrprune.decoding.decode_dir import decode_data_dir
+    from asrprune.data.targets import SUBWORD, load_target_units
+    from asrprune.phonology.subwords import train_sentencepiece
+    from asrprune.training.train import read_data_dirs
+
+    texts = [u.text for u in read_data_dirs(tiny["train"])]
+    model_path = train_sentencepiece(texts, tmp_path / "chars", vocab_size=40, model_type="char")
+    units = load_target_units(model_path)
+    assert units.kind == SUBWORD and units.tokens[:2] == ["<blank>", "<unk>"]
+    config = load_config(None, TINY_OVERRIDES + ["trainer.max_steps=2"])
+    best = train(config, tiny["train"], tiny["dev"], model_path, tmp_path / "exp")
+    module = CTCModule.load_from_checkpoint(best, map_location="cpu")
+    assert module.hparams.target_unit == SUBWORD and module.model.tokens == units.tokens
+    rows = decode_data_dir(best, tiny["test"][0], tmp_path / "decode")
+    assert [row.metric for row in rows] == ["WER (greedy subwords)"]
+    assert rows[0].counts.sentences == 6 and rows[0].counts.ref_units == 12  # 6 utterances of 2 words
+    with pytest.raises(ValueError, match="omit --lexicon"):
+        decode_data_dir(best, tiny["test"][0], tmp_path / "decode", lexicon_path=tiny["lexicon"]["de"])

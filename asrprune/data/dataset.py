@@ -1,4 +1,4 @@
-"""A torch Dataset over Kaldi data directories: 16 kHz audio in, fbank features and phone ids out."""
+"""A torch Dataset over Kaldi data directories: 16 kHz audio in, fbank features and CTC target ids out."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,7 +15,7 @@ from asrprune.data.kaldi_dir import Utterance
 class Batch:
     """A padded batch.
 
-    feats: float (B, T, F) filterbanks; feat_lengths: long (B,) frames; targets: long (B, L) phone ids padded
+    feats: float (B, T, F) filterbanks; feat_lengths: long (B,) frames; targets: long (B, L) token ids padded
     with -1; target_lengths: long (B,); lang_ids: long (B,) index into the model's language list.
     """
 
@@ -37,12 +37,13 @@ class Batch:
         )
 
 
-class PhoneCTCDataset(torch.utils.data.Dataset):
-    """Utterances with their phone targets.
+class CTCDataset(torch.utils.data.Dataset):
+    """Utterances with their CTC targets (phones or subword pieces).
 
     Args:
         utterances: from :func:`asrprune.data.kaldi_dir.read_data_dir`.
-        encode_phones: maps a phone sequence to token ids (e.g. ``PhoneInventory.encode``).
+        encode_targets: maps an utterance to its target token ids (``TargetUnits.encode``); None for inference
+            (every target is then empty).
         languages: the model's language list; an utterance's language must be in it.
         speed_factors: speed perturbation factors drawn uniformly per item (``(1.0,)`` disables it).
         feature_cache: where filterbanks are cached (default: extracted every time, nothing stored).
@@ -51,7 +52,7 @@ class PhoneCTCDataset(torch.utils.data.Dataset):
     def __init__(
         self,
         utterances: Sequence[Utterance],
-        encode_phones,
+        encode_targets,
         languages: Sequence[str],
         speed_factors: Sequence[float] = (1.0,),
         feature_cache: FeatureCache | None = None,
@@ -60,12 +61,9 @@ class PhoneCTCDataset(torch.utils.data.Dataset):
         if unknown:
             raise ValueError(f"data has languages {unknown} that the model does not know (it knows {list(languages)})")
         self.utterances = list(utterances)
-        self.targets = []
-        for u in self.utterances:
-            try:
-                self.targets.append(torch.tensor(encode_phones(u.phones), dtype=torch.long))
-            except KeyError as err:
-                raise KeyError(f"utterance {u.uttid}: phone {err} is not in the model's phone inventory") from None
+        self.targets = [
+            torch.tensor(encode_targets(u) if encode_targets else [], dtype=torch.long) for u in self.utterances
+        ]
         self.lang_index = {lang: i for i, lang in enumerate(languages)}
         self.speed_factors = tuple(speed_factors)
         self.feature_cache = feature_cache or FeatureCache(None)

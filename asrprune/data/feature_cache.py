@@ -1,11 +1,12 @@
 """An on-disk cache of filterbanks per utterance and speed factor (the role of ESPnet's ``dump/`` folder).
 
-Feature extraction with speed perturbation costs about as much CPU per utterance as a third of a training step on
-the mini model, and every epoch and every later run (fine-tuning, each pruning method) would repeat it. The cache
-keeps one ``.npy`` file per (utterance, speed factor) under ``<root>/fbank<bins>/sp<factor>/<lang>/<uttid>.npy``,
-stored as float16 (log-mel values lie within about +-30, where float16 keeps 3 significant digits, far finer than
-the features' noise; it halves the disk and read cost); a file older than its audio is recomputed, and files are written atomically so concurrent loader workers or an
-interrupted run never leave a partial file.
+Feature extraction with speed perturbation takes CPU from the training step on a 2-core machine (the loader worker
+used about a third of a core in the mini recipe), and every epoch and every later run (fine-tuning, each pruning
+method) would repeat it. The cache keeps one ``.npy`` file per (utterance, speed factor) under
+``<root>/fbank<bins>/sp<factor>/<lang>/<uttid>.npy``, stored as float16 (log-mel values lie within about +-30, where
+float16 keeps 3 significant digits, finer than the features' noise; it halves the disk and read cost). A file older
+than its audio is recomputed, and files are written atomically so concurrent loader workers or an interrupted run
+never leave a partial file.
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """``asrprune decode``: run a checkpoint over a data directory, decode, and score with jiwer.
 
-Greedy CTC gives phones (scored as PER). Lexicon-constrained beam search gives words (scored as WER, or as CER
-without whitespace for Mandarin). Both are written with per-utterance alignments and the real-time factor.
+Greedy CTC gives phones (scored as PER), or subword pieces joined into words for subword models. Lexicon-constrained
+beam search gives words. Words are scored as WER, or as CER without whitespace for Mandarin. Everything is written
+with per-utterance alignments and the real-time factor.
 """
 from __future__ import annotations
 
@@ -13,15 +14,16 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from asrprune.data.dataset import PhoneCTCDataset, collate
+from asrprune.data.dataset import CTCDataset, collate
 from asrprune.data.feature_cache import FeatureCache
 from asrprune.data.features import FbankConfig
 from asrprune.data.kaldi_dir import read_data_dir
 from asrprune.data.sampler import BucketBatchSampler
 from asrprune.decoding.greedy import greedy_decode
 from asrprune.decoding.lexicon_beam import LexiconBeamDecoder
-from asrprune.phonology.inventory import PhoneInventory
+from asrprune.data.targets import SUBWORD
 from asrprune.phonology.lexicon import Lexicon
+from asrprune.phonology.subwords import pieces_to_text
 from asrprune.scoring.error_rates import (
     alignment_text,
     metric_for_language,
@@ -30,7 +32,7 @@ from asrprune.scoring.error_rates import (
     score_words,
 )
 from asrprune.scoring.result_table import ResultRow, write_results
-from asrprune.training.lightning_module import PhoneCTCModule
+from asrprune.training.lightning_module import CTCModule
 
 
 # Added to a hypothesis per word. Phone CTC models have no word-boundary token, so without a penalty the lexicon
@@ -40,9 +42,9 @@ from asrprune.training.lightning_module import PhoneCTCModule
 DEFAULT_WORD_SCORE = -3.0
 
 
-def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> PhoneCTCModule:
+def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> CTCModule:
     """Load a trained module from a Lightning checkpoint, in eval mode on ``device``."""
-    module = PhoneCTCModule.load_from_checkpoint(checkpoint, map_location=device)
+    module = CTCModule.load_from_checkpoint(checkpoint, map_location=device)
     return module.eval()
 
 
@@ -53,26 +55,30 @@ def decode_data_dir(
     lexicon_path: str | Path | None = None,
     lm_path: str | Path | None = None,
     beam_size: int = 50,
-    lm_weight: float = 0.5,
+    lm_weight: float = 2.0,
     word_score: float = DEFAULT_WORD_SCORE,
     max_batch_seconds: float = 120.0,
     device: str = "cpu",
 ) -> list[ResultRow]:
     """Decode ``data_dir`` and write hypotheses, alignments and scores to ``out_dir``.
 
-    Returns the result rows: PER of greedy decoding, and with a lexicon the WER (CER for zh) of beam search.
+    Phone models give PER of greedy decoding and, with a lexicon, WER (CER for zh) of beam search. Subword models
+    (``asrprune make-subwords``) give WER (CER for zh) of greedy decoding. Returns the result rows.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     module = load_model(checkpoint, device)
     model = module.model
+    subwords = module.hparams.target_unit == SUBWORD
+    if subwords and lexicon_path is not None:
+        raise ValueError(f"{checkpoint}: a subword model has no phones to search a lexicon with; omit --lexicon")
     utterances = read_data_dir(data_dir)
     languages = sorted({u.lang for u in utterances})
     if len(languages) != 1:
         raise ValueError(f"{data_dir}: decode one language per data directory (found {languages})")
     lang = languages[0]
     features = FeatureCache(None, FbankConfig(module.hparams.model["num_mel_bins"]))  # extraction is part of the RTF
-    dataset = PhoneCTCDataset(utterances, PhoneInventory(model.tokens).encode, model.languages, feature_cache=features)
+    dataset = CTCDataset(utterances, None, model.languages, feature_cache=features)
     batches = BucketBatchSampler(dataset.durations(), dataset.languages(), max_batch_seconds, shuffle=False)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=collate)
     beam = None
@@ -86,7 +92,7 @@ def decode_data_dir(
             word_score=word_score,
         )
 
-    greedy_phones: dict[str, list[str]] = {}
+    greedy_tokens: dict[str, list[str]] = {}
     beam_words: dict[str, list[str]] = {}
     started = time.perf_counter()
     with torch.inference_mode():
@@ -95,7 +101,7 @@ def decode_data_dir(
             log_probs, out_lengths = model(batch.feats, batch.feat_lengths, batch.lang_ids)
             log_probs, out_lengths = log_probs.cpu(), out_lengths.cpu()
             for uttid, ids in zip(batch.uttids, greedy_decode(log_probs, out_lengths)):
-                greedy_phones[uttid] = [model.tokens[i] for i in ids]
+                greedy_tokens[uttid] = [model.tokens[i] for i in ids]
             if beam is not None:
                 for uttid, hyp in zip(batch.uttids, beam.decode(log_probs, out_lengths)):
                     beam_words[uttid] = hyp.words
@@ -104,17 +110,24 @@ def decode_data_dir(
 
     ids = [u.uttid for u in utterances]
     name = Path(data_dir).name
-    phone_refs = [list(u.phones) for u in utterances]
-    phone_hyps = [greedy_phones[i] for i in ids]
-    rows = [ResultRow(name, "PER (greedy)", score_phones(phone_refs, phone_hyps))]
-    _write_table(out_dir / "hyp.phones", ids, [" ".join(h) for h in phone_hyps])
-    (out_dir / "align.phones.txt").write_text(alignment_text(phone_refs, phone_hyps, ids, "per"), encoding="utf-8")
+    text_refs = [u.text for u in utterances]
+    metric = metric_for_language(lang)
+    score_text = score_characters_zh if metric == "cer" else score_words
+    rows = []
+    if subwords:
+        text_hyps = [pieces_to_text(greedy_tokens[i]) for i in ids]
+        rows.append(ResultRow(name, f"{metric.upper()} (greedy subwords)", score_text(text_refs, text_hyps)))
+        _write_table(out_dir / "hyp.text", ids, text_hyps)
+        (out_dir / "align.text.txt").write_text(alignment_text(text_refs, text_hyps, ids, metric), encoding="utf-8")
+    else:
+        phone_refs = [list(u.phones) for u in utterances]
+        phone_hyps = [greedy_tokens[i] for i in ids]
+        rows.append(ResultRow(name, "PER (greedy)", score_phones(phone_refs, phone_hyps)))
+        _write_table(out_dir / "hyp.phones", ids, [" ".join(h) for h in phone_hyps])
+        (out_dir / "align.phones.txt").write_text(alignment_text(phone_refs, phone_hyps, ids, "per"), encoding="utf-8")
     if beam is not None:
-        text_refs = [u.text for u in utterances]
         text_hyps = [" ".join(beam_words[i]) for i in ids]
-        metric = metric_for_language(lang)
-        scorer = score_characters_zh if metric == "cer" else score_words
-        rows.append(ResultRow(name, f"{metric.upper()} (lexicon beam)", scorer(text_refs, text_hyps)))
+        rows.append(ResultRow(name, f"{metric.upper()} (lexicon beam)", score_text(text_refs, text_hyps)))
         _write_table(out_dir / "hyp.text", ids, text_hyps)
         (out_dir / "align.text.txt").write_text(alignment_text(text_refs, text_hyps, ids, metric), encoding="utf-8")
     write_results(rows, out_dir)
@@ -122,6 +135,7 @@ def decode_data_dir(
         "checkpoint": str(checkpoint),
         "data": str(data_dir),
         "language": lang,
+        "target_unit": module.hparams.target_unit,
         "utterances": len(ids),
         "audio_seconds": round(audio_seconds, 2),
         "decode_seconds": round(decode_seconds, 2),
@@ -174,7 +188,7 @@ def register_cli(subparsers) -> None:
     parser.add_argument("--lexicon", help="lexicon.txt for word-level beam search (omit: greedy PER only)")
     parser.add_argument("--lm", help="optional word n-gram LM in ARPA format")
     parser.add_argument("--beam-size", type=int, default=50)
-    parser.add_argument("--lm-weight", type=float, default=0.5)
+    parser.add_argument("--lm-weight", type=float, default=2.0, help="LM weight (log10 LM scores vs natural-log acoustic)")
     parser.add_argument(
         "--word-score",
         type=float,

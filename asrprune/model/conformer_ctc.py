@@ -1,7 +1,7 @@
 """The shared multilingual acoustic model: global CMVN, SpecAugment, ESPnet ConformerEncoder, phone CTC output.
 
-The batch's language ids enter :meth:`ConformerCTC.forward`; today they select which phones a language may emit
-(``restrict_to_language_phones``); language-specific masks and output layers hook in at the same place.
+The batch's language ids enter :meth:`ConformerCTC.forward`; today they select which tokens a language may emit
+(``restrict_to_language_tokens``); language-specific masks and output layers hook in at the same place.
 """
 from __future__ import annotations
 
@@ -58,48 +58,50 @@ class GlobalCMVN(nn.Module):
 
 
 class ConformerCTC(nn.Module):
-    """Phone-CTC conformer over a shared token inventory.
+    """CTC conformer over a shared token list (IPA phones, or subword pieces).
 
     Args:
         tokens: token list, ``<blank>`` first.
-        language_phones: for each language the phones it may emit (order defines language ids).
+        language_tokens: for each language the tokens it may emit (its key order defines the language ids).
         num_mel_bins: input feature dimension.
         encoder: keyword arguments of ESPnet's ``ConformerEncoder`` (merged over :data:`DEFAULT_ENCODER`).
         specaug: keyword arguments of ESPnet's ``SpecAug``, or None to disable it.
         output_layer: output layer config (``{"type": "flat"}``).
-        restrict_to_language_phones: if True a language's logits outside its phone set are :data:`MASKED_LOGIT`.
+        restrict_to_language_tokens: if True a language's logits outside its tokens are :data:`MASKED_LOGIT`.
     """
 
     def __init__(
         self,
         tokens: Sequence[str],
-        language_phones: Mapping[str, Sequence[str]],
+        language_tokens: Mapping[str, Sequence[str]],
         num_mel_bins: int = 80,
         encoder: Mapping | None = None,
         specaug: Mapping | None = None,
         output_layer: Mapping | None = None,
-        restrict_to_language_phones: bool = True,
+        restrict_to_language_tokens: bool = True,
     ):
         super().__init__()
         self.tokens = list(tokens)
-        self.languages = list(language_phones)
+        self.languages = list(language_tokens)
         self.cmvn = GlobalCMVN(num_mel_bins)
         self.specaug = SpecAug(**specaug) if specaug else None
         self.encoder = ConformerEncoder(num_mel_bins, **{**DEFAULT_ENCODER, **(encoder or {})})
-        self.output_layer = build_output_layer(output_layer or {"type": "flat"}, self.tokens, self.encoder.output_size())
-        self.restrict_to_language_phones = restrict_to_language_phones
-        self.register_buffer("language_token_mask", self._language_token_mask(language_phones), persistent=False)
+        self.output_layer = build_output_layer(
+            output_layer or {"type": "flat"}, self.tokens, self.encoder.output_size()
+        )
+        self.restrict_to_language_tokens = restrict_to_language_tokens
+        self.register_buffer("language_token_mask", self._language_token_mask(language_tokens), persistent=False)
 
-    def _language_token_mask(self, language_phones: Mapping[str, Sequence[str]]) -> torch.Tensor:
+    def _language_token_mask(self, language_tokens: Mapping[str, Sequence[str]]) -> torch.Tensor:
         """Bool (num_languages, V): which tokens each language may emit (blank always)."""
         index = {tok: i for i, tok in enumerate(self.tokens)}
-        mask = torch.zeros(len(language_phones), len(self.tokens), dtype=torch.bool)
+        mask = torch.zeros(len(language_tokens), len(self.tokens), dtype=torch.bool)
         mask[:, 0] = True
-        for row, (lang, phones) in enumerate(language_phones.items()):
-            missing = [p for p in phones if p not in index]
+        for row, (lang, tokens) in enumerate(language_tokens.items()):
+            missing = [t for t in tokens if t not in index]
             if missing:
-                raise ValueError(f"language {lang}: phones {missing[:5]} are not in the token inventory")
-            mask[row, [index[p] for p in phones]] = True
+                raise ValueError(f"language {lang}: tokens {missing[:5]} are not in the token list")
+            mask[row, [index[t] for t in tokens]] = True
         return mask
 
     def forward(
@@ -118,7 +120,7 @@ class ConformerCTC(nn.Module):
             x, feat_lengths = self.specaug(x, feat_lengths)
         hidden, out_lengths, _ = self.encoder(x, feat_lengths)
         logits = self.output_layer(hidden).float()
-        if self.restrict_to_language_phones:
+        if self.restrict_to_language_tokens:
             allowed = self.language_token_mask[lang_ids].unsqueeze(1)  # (B, 1, V)
             logits = logits.masked_fill(~allowed, MASKED_LOGIT)
         return logits.log_softmax(dim=-1), out_lengths

@@ -35,7 +35,9 @@ LANGUAGES: dict[str, LanguageSpec] = {
     spec.code: spec
     for spec in (
         LanguageSpec("de", "German", "de", "latin", _latin("äöüß")),
-        LanguageSpec("fr", "French", "fr-fr", "latin", _latin("àâæçéèêëîïôœùûüÿ'"), keeps_apostrophe=True),
+        LanguageSpec(
+            "fr", "French", "fr-fr", "latin", _latin("àâæçéèêëîïôœùûüÿ'"), keeps_apostrophe=True
+        ),
         LanguageSpec("es", "Spanish", "es", "latin", _latin("áéíóúüñ")),
         LanguageSpec("it", "Italian", "it", "latin", _latin("àèéìíîòóùú'"), keeps_apostrophe=True),
         LanguageSpec("pl", "Polish", "pl", "latin", _latin("ąćęłńóśźż")),

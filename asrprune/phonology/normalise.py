@@ -16,8 +16,8 @@ AISHELL transcripts kept.
 Numbers: each maximal run of digits is read as one cardinal number (``21`` -> ``einundzwanzig``,
 ``二十一``); a run with a leading zero or longer than 12 digits (codes, phone numbers) is read digit by digit.
 Separators inside numbers are treated as punctuation in Latin text (``3,5`` -> ``drei fünf``); in Mandarin a
-``.`` between digits is read ``点`` and ``N%`` (or full-width ``N％``) is read ``百分之N``, and a four-digit run before ``年`` (a year)
-is read digit by digit (``2008年`` -> ``二零零八年``).
+``.`` between digits is read ``点`` and ``N%`` (or full-width ``N％``) is read ``百分之N``, and a four-digit run
+before ``年`` (a year) is read digit by digit (``2008年`` -> ``二零零八年``).
 
 Whitespace is collapsed to single spaces with no leading or trailing space.
 """

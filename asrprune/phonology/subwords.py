@@ -14,6 +14,7 @@ import sentencepiece
 from asrprune.phonology.inventory import BLANK, UNK
 
 MODEL_TYPES = ("unigram", "bpe", "char")
+WORD_START = "\u2581"  # sentencepiece's word-start mark ▁
 
 
 def train_sentencepiece(
@@ -68,3 +69,8 @@ class SubwordTokenizer:
     def decode(self, pieces: Sequence[str]) -> str:
         """The text of ``pieces`` (inverse of :meth:`encode` for text made of known characters)."""
         return self._processor.decode(list(pieces))
+
+
+def pieces_to_text(pieces: Sequence[str]) -> str:
+    """Text of decoded pieces without the model: ``▁`` starts a word (sentencepiece's convention)."""
+    return "".join(pieces).replace(WORD_START, " ").strip()

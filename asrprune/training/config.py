@@ -22,7 +22,7 @@ DEFAULT_CONFIG = {
             "num_time_mask": 5,
         },
         "output_layer": {"type": "flat"},
-        "restrict_to_language_phones": True,
+        "restrict_to_language_tokens": True,
     },
     "data": {
         "speed_perturb": [0.9, 1.0, 1.1],

@@ -6,7 +6,7 @@ from typing import Sequence
 import lightning as L
 import torch
 
-from asrprune.data.dataset import PhoneCTCDataset, collate
+from asrprune.data.dataset import CTCDataset, collate
 from asrprune.data.feature_cache import FeatureCache
 from asrprune.data.kaldi_dir import Utterance
 from asrprune.data.sampler import BucketBatchSampler
@@ -17,11 +17,11 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
 
-class PhoneCTCDataModule(L.LightningDataModule):
+class CTCDataModule(L.LightningDataModule):
     """Train and dev loaders.
 
     Args:
-        train, dev: utterances; encode_phones: phones -> ids; languages: the model's language order.
+        train, dev: utterances; encode_targets: utterance -> target ids; languages: the model's language order.
         data_config: the ``data`` section of the training config (batching, speed perturbation, workers).
         feature_cache: where filterbanks are read from or extracted to.
     """
@@ -30,7 +30,7 @@ class PhoneCTCDataModule(L.LightningDataModule):
         self,
         train: Sequence[Utterance],
         dev: Sequence[Utterance],
-        encode_phones,
+        encode_targets,
         languages: Sequence[str],
         data_config: dict,
         feature_cache: FeatureCache,
@@ -39,10 +39,10 @@ class PhoneCTCDataModule(L.LightningDataModule):
         super().__init__()
         self.config = data_config
         self.seed = seed
-        self.train_set = PhoneCTCDataset(train, encode_phones, languages, data_config["speed_perturb"], feature_cache)
-        self.dev_set = PhoneCTCDataset(dev, encode_phones, languages, feature_cache=feature_cache)
+        self.train_set = CTCDataset(train, encode_targets, languages, data_config["speed_perturb"], feature_cache)
+        self.dev_set = CTCDataset(dev, encode_targets, languages, feature_cache=feature_cache)
 
-    def _loader(self, dataset: PhoneCTCDataset, shuffle: bool) -> torch.utils.data.DataLoader:
+    def _loader(self, dataset: CTCDataset, shuffle: bool) -> torch.utils.data.DataLoader:
         trainer = self.trainer
         sampler = BucketBatchSampler(
             dataset.durations(),

@@ -1,4 +1,4 @@
-"""Lightning wrapper of :class:`ConformerCTC`: CTC training, per-language dev PER, AdamW with one-cycle LR."""
+"""Lightning wrapper of :class:`ConformerCTC`: CTC training, per-language dev token error rate, AdamW, one-cycle LR."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -8,33 +8,37 @@ import lightning as L
 import torch
 
 from asrprune.data.dataset import Batch
+from asrprune.data.targets import PHONE
 from asrprune.decoding.greedy import greedy_decode
 from asrprune.model.conformer_ctc import ConformerCTC, ctc_loss
 from asrprune.scoring.error_rates import ErrorCounts, score_phones
 
 
-class PhoneCTCModule(L.LightningModule):
-    """Trains a phone-CTC conformer; everything needed to rebuild it is saved in the checkpoint's hyperparameters.
+class CTCModule(L.LightningModule):
+    """Trains a CTC conformer; everything needed to rebuild it is saved in the checkpoint's hyperparameters.
 
     Args:
-        tokens: the token inventory (``<blank>`` first).
-        language_phones: phones each language may emit; its key order fixes the language ids.
-        model: keyword arguments of :class:`ConformerCTC` (besides tokens and language_phones).
+        tokens: the token list (``<blank>`` first).
+        language_tokens: tokens each language may emit; its key order fixes the language ids.
+        model: keyword arguments of :class:`ConformerCTC` (besides tokens and language_tokens).
         optim: ``lr``, ``weight_decay``, ``warmup_fraction`` (share of max_steps spent warming up).
         max_steps: length of the one-cycle schedule.
+        target_unit: ``"phone"`` or ``"subword"`` (:mod:`asrprune.data.targets`), recorded for decoding.
+        The dev metric ``val/per`` is the token error rate: PER for phones, piece error rate for subwords.
     """
 
     def __init__(
         self,
         tokens: Sequence[str],
-        language_phones: Mapping[str, Sequence[str]],
+        language_tokens: Mapping[str, Sequence[str]],
         model: Mapping,
         optim: Mapping,
         max_steps: int,
+        target_unit: str = PHONE,
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.model = ConformerCTC(tokens, language_phones, **model)
+        self.model = ConformerCTC(tokens, language_tokens, **model)
         # Dev references and greedy hypotheses per language (token ids as strings), scored at the epoch's end.
         self._dev_pairs: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
 

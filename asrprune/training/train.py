@@ -1,4 +1,4 @@
-"""``asrprune train``: train the multilingual phone-CTC conformer with Lightning (resumable, DDP-ready)."""
+"""``asrprune train``: train the multilingual CTC conformer with Lightning (resumable, DDP-ready)."""
 from __future__ import annotations
 
 import argparse
@@ -17,11 +17,11 @@ from tqdm import tqdm
 from asrprune.data.feature_cache import FeatureCache
 from asrprune.data.features import CMVNAccumulator, FbankConfig
 from asrprune.data.kaldi_dir import Utterance, read_data_dir
-from asrprune.phonology.inventory import PhoneInventory
+from asrprune.data.targets import TargetUnits, load_target_units
 from asrprune.training.config import load_config
 from asrprune.training.curves import plot_training_curves
-from asrprune.training.datamodule import PhoneCTCDataModule
-from asrprune.training.lightning_module import PhoneCTCModule
+from asrprune.training.datamodule import CTCDataModule
+from asrprune.training.lightning_module import CTCModule
 from asrprune.training.stats import TrainingStats
 
 
@@ -30,12 +30,12 @@ def read_data_dirs(paths: Sequence[str | Path]) -> list[Utterance]:
     return [utt for path in paths for utt in read_data_dir(path)]
 
 
-def language_phones(utterances: Sequence[Utterance]) -> dict[str, list[str]]:
-    """Phones seen per language in ``utterances``, languages sorted by code (this order fixes language ids)."""
-    phones: dict[str, set[str]] = {}
+def language_tokens(utterances: Sequence[Utterance], units: TargetUnits) -> dict[str, list[str]]:
+    """Target tokens seen per language in ``utterances``, languages sorted by code (the order fixes language ids)."""
+    seen: dict[str, set[str]] = {}
     for utt in utterances:
-        phones.setdefault(utt.lang, set()).update(utt.phones)
-    return {lang: sorted(phones[lang]) for lang in sorted(phones)}
+        seen.setdefault(utt.lang, set()).update(units.units(utt))
+    return {lang: sorted(seen[lang]) for lang in sorted(seen)}
 
 
 def global_cmvn(utterances: Sequence[Utterance], cache: FeatureCache, max_utterances: int, seed: int):
@@ -65,19 +65,20 @@ def train(
     """Train (or resume) a model in ``exp_dir``; return the path of the best checkpoint (lowest dev PER).
 
     Writes ``exp_dir/checkpoints/{best,last}.ckpt``, ``exp_dir/tensorboard/``, ``exp_dir/config.yaml``,
-    ``exp_dir/cmvn.pt``, ``exp_dir/train_summary.json`` and ``exp_dir/training_curves.png``. Re-running with the same ``exp_dir`` resumes from
-    ``last.ckpt`` (global step, optimizer and LR schedule are restored; the current epoch restarts).
+    ``exp_dir/cmvn.pt``, ``exp_dir/train_summary.json`` and ``exp_dir/training_curves.png``. Re-running with the
+    same ``exp_dir`` resumes from ``last.ckpt`` (global step, optimizer and LR schedule are restored; the current epoch restarts).
     ``callbacks`` are added to the trainer's (pruning methods drive training through them).
     """
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(config["seed"], workers=True)
-    inventory = PhoneInventory.load(tokens_path)
+    units = load_target_units(tokens_path)
     train_utts, dev_utts = read_data_dirs(train_dirs), read_data_dirs(dev_dirs)
-    phones_by_language = language_phones(train_utts)
     trainer_conf = dict(config["trainer"])
     max_steps = trainer_conf.pop("max_steps")
-    module = PhoneCTCModule(inventory.tokens, phones_by_language, config["model"], config["optim"], max_steps)
+    module = CTCModule(
+        units.tokens, language_tokens(train_utts, units), config["model"], config["optim"], max_steps, units.kind
+    )
 
     cache = FeatureCache(config["data"]["feature_cache"], FbankConfig(config["model"]["num_mel_bins"]))
     cmvn_path = exp_dir / "cmvn.pt"
@@ -86,8 +87,8 @@ def train(
         torch.save({"mean": mean, "std": std}, cmvn_path)
     module.model.cmvn.set_stats(**torch.load(cmvn_path))
 
-    datamodule = PhoneCTCDataModule(
-        train_utts, dev_utts, inventory.encode, module.model.languages, config["data"], cache, config["seed"]
+    datamodule = CTCDataModule(
+        train_utts, dev_utts, units.encode, module.model.languages, config["data"], cache, config["seed"]
     )
     checkpoints = exp_dir / "checkpoints"
     best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val/per", mode="min", save_last=True)
@@ -98,7 +99,9 @@ def train(
         check_val_every_n_epoch=None,
         precision=resolve_precision(trainer_conf.pop("precision")),
         logger=TensorBoardLogger(exp_dir, name="tensorboard", version=""),
-        callbacks=[best, stats, LearningRateMonitor(logging_interval="step"), TQDMProgressBar(refresh_rate=10), *callbacks],
+        callbacks=[
+            best, stats, LearningRateMonitor(logging_interval="step"), TQDMProgressBar(refresh_rate=10), *callbacks
+        ],
         use_distributed_sampler=False,  # BucketBatchSampler shards batches across ranks itself
         **trainer_conf,
     )
@@ -150,7 +153,9 @@ def register_cli(subparsers) -> None:
     parser.add_argument("--config", help="YAML config (defaults are used for missing keys)")
     parser.add_argument("--train", nargs="+", required=True, help="training data directories")
     parser.add_argument("--dev", nargs="+", required=True, help="dev data directories (checkpoint selection)")
-    parser.add_argument("--tokens", required=True, help="shared phone inventory (phones.txt)")
+    parser.add_argument(
+        "--tokens", required=True, help="phone inventory (phones.txt) or sentencepiece model (*.model) for subwords"
+    )
     parser.add_argument("--exp", required=True, help="experiment directory")
     parser.add_argument("--devices", type=int, help="override trainer.devices")
     parser.add_argument("--strategy", help="override trainer.strategy (e.g. ddp)")
