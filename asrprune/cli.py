@@ -12,18 +12,19 @@ import argparse
 import os
 import sys
 
-from asrprune.data import targets
+from asrprune.data import subset, targets
 from asrprune.data.audio import AudioReadError
 from asrprune.decoding import decode_dir, ngram_lm
 from asrprune.phonology import inventory_cli
-from asrprune.scoring import report
-from asrprune.training import dump_features, train
+from asrprune.scoring import crosslingual_table, report
+from asrprune.training import add_language, dump_features, train
 from data_prep import aishell, commonvoice, hf_datasets, synth
 from data_prep.espeak import EspeakError
 from data_prep.synth import SynthError
 
 STAGES = (
-    synth, commonvoice, aishell, hf_datasets, inventory_cli, targets, dump_features, train, ngram_lm, decode_dir, report
+    synth, commonvoice, aishell, hf_datasets, subset, inventory_cli, targets, dump_features, train, add_language,
+    ngram_lm, decode_dir, report, crosslingual_table,
 )
 
 

@@ -43,8 +43,7 @@ done
 [ -n "$tokens" ] || tokens=$data/phones_$(echo $langs | tr ' ' '_').txt
 [ -n "$test_sets" ] || test_sets=$(for l in $langs; do printf 'test_%s ' "$l"; done)
 
-start=$(date +%s)
-log() { echo "[$(date +%H:%M:%S) +$(( $(date +%s) - start ))s] $*"; }
+source "$(dirname "$0")/common.sh"
 each() { local pattern=$1; shift; for l in $langs; do printf "${pattern} " "$l"; done; }
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then

@@ -104,6 +104,19 @@ class ConformerCTC(nn.Module):
             mask[row, [index[t] for t in tokens]] = True
         return mask
 
+    def adapt_tokens(self, tokens: Sequence[str], language_tokens: Mapping[str, Sequence[str]]) -> None:
+        """Serve a new token list and language set in place, e.g. to add a language unseen in training.
+
+        The encoder is untouched; the output layer is rebuilt by its ``with_tokens`` (JoinAP layers recompute their
+        phonological vectors and keep the learned maps; the flat layer keeps the rows of shared tokens and gives new
+        tokens untrained rows).
+        """
+        self.output_layer = self.output_layer.with_tokens(tokens)
+        self.tokens = list(tokens)
+        self.languages = list(language_tokens)
+        device = self.language_token_mask.device
+        self.language_token_mask = self._language_token_mask(language_tokens).to(device)
+
     def forward(
         self, feats: torch.Tensor, feat_lengths: torch.Tensor, lang_ids: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,10 +16,10 @@ def plot_training_curves(log_dir: str | Path, out_png: str | Path) -> Path:
     events.Reload()
     scalars = set(events.Tags()["scalars"])
     figure, (loss_axis, per_axis) = plt.subplots(1, 2, figsize=(10, 3.8))
-    if "train/loss" in scalars:
-        points = events.Scalars("train/loss")
+    if "train/loss_per_token" in scalars:
+        points = events.Scalars("train/loss_per_token")
         loss_axis.plot([p.step for p in points], [p.value for p in points], color="tab:gray")
-    loss_axis.set(title="training CTC loss", xlabel="step", ylabel="nats per utterance", yscale="log")
+    loss_axis.set(title="training CTC loss", xlabel="step", ylabel="nats per target token", yscale="log")
     for tag in sorted(t for t in scalars if t.startswith("val/per")):
         points = events.Scalars(tag)
         label = "all languages" if tag == "val/per" else tag.removeprefix("val/per_")

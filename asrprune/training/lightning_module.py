@@ -48,7 +48,10 @@ class CTCModule(L.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         log_probs, out_lengths = self(batch)
         loss = ctc_loss(log_probs, out_lengths, batch.targets, batch.target_lengths)
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch.uttids))
+        batch_size = len(batch.uttids)
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
+        # Per target token the loss does not depend on how long the batch's utterances are: a smoother curve.
+        self.log("train/loss_per_token", loss.detach() * batch_size / batch.target_lengths.sum(), batch_size=batch_size)
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:

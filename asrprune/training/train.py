@@ -17,7 +17,7 @@ from tqdm import tqdm
 from asrprune.data.feature_cache import FeatureCache
 from asrprune.data.features import CMVNAccumulator, FbankConfig
 from asrprune.data.kaldi_dir import Utterance, read_data_dir
-from asrprune.data.targets import TargetUnits, load_target_units
+from asrprune.data.targets import PHONE, TargetUnits, load_target_units
 from asrprune.training.config import load_config
 from asrprune.training.curves import plot_training_curves
 from asrprune.training.datamodule import CTCDataModule
@@ -47,6 +47,23 @@ def global_cmvn(utterances: Sequence[Utterance], cache: FeatureCache, max_uttera
     return accumulator.mean_std()
 
 
+def _module_from_checkpoint(
+    checkpoint: str | Path, tokens_path: str | Path | None, optim: dict, max_steps: int
+) -> tuple[CTCModule, TargetUnits]:
+    """A module with ``checkpoint``'s architecture, tokens and weights, and a new optimizer/schedule setting."""
+    init = CTCModule.load_from_checkpoint(checkpoint, map_location="cpu")
+    hparams = init.hparams
+    if hparams.target_unit == PHONE:
+        units = TargetUnits(PHONE, hparams.tokens)
+    else:
+        units = load_target_units(tokens_path) if tokens_path else None
+        if units is None or units.tokens != list(hparams.tokens):
+            raise ValueError(f"{checkpoint}: a subword model needs --tokens with its own sentencepiece model")
+    module = CTCModule(hparams.tokens, hparams.language_tokens, hparams.model, optim, max_steps, hparams.target_unit)
+    module.load_state_dict(init.state_dict())
+    return module, units
+
+
 def resolve_precision(config_precision: str) -> str:
     """``auto`` means bf16 autocast on CUDA and float32 on the CPU."""
     if config_precision != "auto":
@@ -58,34 +75,42 @@ def train(
     config: dict,
     train_dirs: Sequence[str | Path],
     dev_dirs: Sequence[str | Path],
-    tokens_path: str | Path,
+    tokens_path: str | Path | None,
     exp_dir: str | Path,
     callbacks: Sequence[L.Callback] = (),
+    init_checkpoint: str | Path | None = None,
 ) -> Path:
     """Train (or resume) a model in ``exp_dir``; return the path of the best checkpoint (lowest dev PER).
 
     Writes ``exp_dir/checkpoints/{best,last}.ckpt``, ``exp_dir/tensorboard/``, ``exp_dir/config.yaml``,
     ``exp_dir/cmvn.pt``, ``exp_dir/train_summary.json`` and ``exp_dir/training_curves.png``. Re-running with the
-    same ``exp_dir`` resumes from ``last.ckpt`` (global step, optimizer and LR schedule are restored; the current epoch restarts).
-    ``callbacks`` are added to the trainer's (pruning methods drive training through them).
+    same ``exp_dir`` resumes from ``last.ckpt`` (global step, optimizer and LR schedule are restored; the current
+    epoch restarts). ``callbacks`` are added to the trainer's (pruning methods drive training through them).
+
+    With ``init_checkpoint`` (fine-tuning, e.g. few-shot on a language added by ``asrprune add-language``), the
+    architecture, token list, languages and CMVN come from that checkpoint and its weights are the starting point;
+    ``config`` gives the optimizer, schedule, data and trainer settings. ``tokens_path`` is then only needed for
+    subword models (the sentencepiece model that encodes the text).
     """
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(config["seed"], workers=True)
-    units = load_target_units(tokens_path)
     train_utts, dev_utts = read_data_dirs(train_dirs), read_data_dirs(dev_dirs)
     trainer_conf = dict(config["trainer"])
     max_steps = trainer_conf.pop("max_steps")
-    module = CTCModule(
-        units.tokens, language_tokens(train_utts, units), config["model"], config["optim"], max_steps, units.kind
-    )
-
     cache = FeatureCache(config["data"]["feature_cache"], FbankConfig(config["model"]["num_mel_bins"]))
-    cmvn_path = exp_dir / "cmvn.pt"
-    if not cmvn_path.exists():
-        mean, std = global_cmvn(train_utts, cache, config["data"]["cmvn_max_utterances"], config["seed"])
-        torch.save({"mean": mean, "std": std}, cmvn_path)
-    module.model.cmvn.set_stats(**torch.load(cmvn_path))
+    if init_checkpoint is None:
+        units = load_target_units(tokens_path)
+        module = CTCModule(
+            units.tokens, language_tokens(train_utts, units), config["model"], config["optim"], max_steps, units.kind
+        )
+        cmvn_path = exp_dir / "cmvn.pt"
+        if not cmvn_path.exists():
+            mean, std = global_cmvn(train_utts, cache, config["data"]["cmvn_max_utterances"], config["seed"])
+            torch.save({"mean": mean, "std": std}, cmvn_path)
+        module.model.cmvn.set_stats(**torch.load(cmvn_path))
+    else:
+        module, units = _module_from_checkpoint(init_checkpoint, tokens_path, config["optim"], max_steps)
 
     datamodule = CTCDataModule(
         train_utts, dev_utts, units.encode, module.model.languages, config["data"], cache, config["seed"]
@@ -133,7 +158,9 @@ def run_cli(args: argparse.Namespace) -> None:
         config["trainer"]["devices"] = args.devices
     if args.strategy is not None:
         config["trainer"]["strategy"] = args.strategy
-    best = train(config, args.train, args.dev, args.tokens, args.exp)
+    if args.tokens is None and args.init is None:
+        raise ValueError("--tokens is required unless --init gives a checkpoint to start from")
+    best = train(config, args.train, args.dev, args.tokens, args.exp, init_checkpoint=args.init)
     print(f"best checkpoint: {best}")
 
 
@@ -154,7 +181,11 @@ def register_cli(subparsers) -> None:
     parser.add_argument("--train", nargs="+", required=True, help="training data directories")
     parser.add_argument("--dev", nargs="+", required=True, help="dev data directories (checkpoint selection)")
     parser.add_argument(
-        "--tokens", required=True, help="phone inventory (phones.txt) or sentencepiece model (*.model) for subwords"
+        "--tokens", help="phone inventory (phones.txt) or sentencepiece model (*.model) for subwords"
+    )
+    parser.add_argument(
+        "--init", help="fine-tune from this checkpoint (its architecture, tokens and languages; e.g. few-shot after "
+        "asrprune add-language)"
     )
     parser.add_argument("--exp", required=True, help="experiment directory")
     parser.add_argument("--devices", type=int, help="override trainer.devices")

@@ -6,7 +6,6 @@
 #   stages 3-6  inventory, train, decode, report: see ../asr.sh (GPU config: conf/train.yaml)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
 
 stage=1
 stop_stage=6
@@ -25,8 +24,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-"$root/bootstrap.sh"
-export PATH="$root/.venv/bin:$PATH"
+source "$here/../common.sh"
 cd "$here"
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then

@@ -8,7 +8,6 @@
 #   stages 3-6  inventory, train, decode, report: see ../asr.sh (GPU config: conf/train.yaml)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
 
 stage=1
 stop_stage=6
@@ -28,8 +27,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$lang" ] || { echo "run.sh: --lang is required (e.g. --lang de or --lang \"de fr es it\")" >&2; exit 2; }
 
-"$root/bootstrap.sh"
-export PATH="$root/.venv/bin:$PATH"
+source "$here/../common.sh"
 cd "$here"
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then

@@ -7,7 +7,6 @@
 #   stages 3-6  inventory, train, decode, report: see ../asr.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
 
 stage=1
 stop_stage=6
@@ -26,11 +25,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-"$root/bootstrap.sh"
-export PATH="$root/.venv/bin:$PATH"
+source "$here/../common.sh"
 cd "$here"
-start=$(date +%s)
-log() { echo "[$(date +%H:%M:%S) +$(( $(date +%s) - start ))s] $*"; }
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   log "stage 1: synthesise corpus ($langs)"

@@ -1,0 +1,7 @@
+# Sourced by every recipe script: installs what is missing (../bootstrap.sh, a no-op when up to date), puts the
+# asrprune command on PATH, and defines log() (time of day and seconds since the script started).
+asrprune_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+"$asrprune_root/bootstrap.sh"
+export PATH="$asrprune_root/.venv/bin:$PATH"
+recipe_start=$(date +%s)
+log() { echo "[$(date +%H:%M:%S) +$(( $(date +%s) - recipe_start ))s] $*"; }
