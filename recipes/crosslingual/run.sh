@@ -21,6 +21,7 @@ unseen="pl zh"
 fewshot_utts=200
 synth_opts=()
 train_opts=()
+finetune_opts=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage=$2; shift 2 ;;
@@ -29,8 +30,10 @@ while [ $# -gt 0 ]; do
     --fewshot_utts) fewshot_utts=$2; shift 2 ;;
     --synth_opt) synth_opts+=("$2"); shift 2 ;;
     --train_opt) train_opts+=(--train_opt "$2"); shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; echo "options: --stage N --stop_stage N --layers \"flat joinap_linear\"" \
-      "--fewshot_utts N --synth_opt FLAG --train_opt KEY=VALUE (multilingual training)"; exit 0 ;;
+    --finetune_opt) finetune_opts+=(--set "$2"); shift 2 ;;
+    -h|--help) sed -n '2,12p' "$0"; echo "options: --stage N --stop_stage N --layers \"flat joinap_linear\"" \
+      "--fewshot_utts N --synth_opt FLAG --train_opt KEY=VALUE (multilingual training)" \
+      "--finetune_opt KEY=VALUE (few-shot fine-tuning)"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -77,7 +80,8 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     for l in $unseen; do
       log "stage 5: few-shot $l with $layer"
       asrprune train --config conf/finetune.yaml --init "exp/multi_$layer/zero_shot_$l.ckpt" \
-        --train "data/train_${l}_fewshot" --dev "data/dev_$l" --exp "exp/multi_$layer/few_shot_$l"
+        --train "data/train_${l}_fewshot" --dev "data/dev_$l" --exp "exp/multi_$layer/few_shot_$l" \
+        "${finetune_opts[@]}"
       asrprune decode --checkpoint "exp/multi_$layer/few_shot_$l/checkpoints/best.ckpt" --data "data/test_$l" \
         --lexicon "data/lang_$l/lexicon.txt" --out "exp/multi_$layer/decode_few_shot_test_$l"
     done
