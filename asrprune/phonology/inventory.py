@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import torch
 
 from asrprune.phonology.lexicon import Lexicon
 from asrprune.phonology.segments import phone_token_problem
@@ -113,14 +112,3 @@ class PhoneInventory:
                 raise IndexError(f"token id {index} out of range 0..{len(self.tokens) - 1}")
             tokens.append(self.tokens[index])
         return tokens
-
-    def subset_mask(self, phones: Iterable[str]) -> torch.Tensor:
-        """Bool tensor of shape (V,), V = ``len(self)``: True at ``<blank>`` and at each of ``phones``.
-
-        Used to restrict the output of a language to its own phones; raises ``KeyError`` for an unknown phone.
-        """
-        mask = torch.zeros(len(self.tokens), dtype=torch.bool)
-        mask[self._index[BLANK]] = True
-        for phone in phones:
-            mask[self.index(phone)] = True
-        return mask

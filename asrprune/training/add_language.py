@@ -26,7 +26,8 @@ def add_language(module: CTCModule, lang: str, phones: set[str]) -> CTCModule:
         tokens, language_tokens, module.hparams.model, module.hparams.optim, module.hparams.max_steps,
         module.hparams.target_unit,
     )
-    adapted.model.load_state_dict(_without_output_layer(model.state_dict()), strict=False)
+    adapted.model.encoder.load_state_dict(model.encoder.state_dict())
+    adapted.model.cmvn.load_state_dict(model.cmvn.state_dict())
     adapted.model.output_layer = model.output_layer.with_tokens(tokens)
     return adapted
 
@@ -42,10 +43,6 @@ def save_module(module: CTCModule, path: str | Path) -> None:
         },
         path,
     )
-
-
-def _without_output_layer(state: dict) -> dict:
-    return {name: value for name, value in state.items() if not name.startswith("output_layer.")}
 
 
 def run_cli(args: argparse.Namespace) -> None:
