@@ -135,14 +135,27 @@ def test_layer_shapes_and_parameter_counts():
     linear = JoinAPLinear(TOKENS, 32)
     assert linear.embeddings().shape == (len(TOKENS), 32)
     assert linear(hidden).shape == (2, 7, len(TOKENS))
-    assert sum(p.numel() for p in linear.parameters()) == 51 * 32 + 32
+    # the supplementary bits are on by default (55 inputs); the reference layout has 51
+    assert sum(p.numel() for p in linear.parameters()) == 55 * 32 + 32
     nonlinear = JoinAPNonlinear(TOKENS, 32, hidden=16)
     assert nonlinear(hidden).shape == (2, 7, len(TOKENS))
-    assert sum(p.numel() for p in nonlinear.parameters()) == (51 * 16 + 16) + (16 * 32 + 32)
+    assert sum(p.numel() for p in nonlinear.parameters()) == (55 * 16 + 16) + (16 * 32 + 32)
     assert JoinAPNonlinear(TOKENS, 32).hidden_projection.out_features == 512
-    assert JoinAPLinear(TOKENS, 32, supplementary_features=True).projection.in_features == 55
+    assert JoinAPLinear(TOKENS, 32, supplementary_features=False).projection.in_features == 51
     # logits are inner products with the embeddings, no per-phone term
     torch.testing.assert_close(linear(hidden), hidden @ linear.embeddings().t())
+
+
+@pytest.mark.parametrize("layer", [JoinAPLinear, JoinAPNonlinear])
+def test_joinap_embeddings_start_with_the_flat_spread(layer):
+    torch.manual_seed(0)
+    dim = 64
+    embeddings = layer(TOKENS, dim).embeddings()
+    flat = FlatPhoneEmbedding(TOKENS, dim).embeddings()
+    centred = embeddings - embeddings.mean(dim=0)
+    assert centred.std().item() == pytest.approx(dim**-0.5, rel=1e-4)
+    # the same order of magnitude as the flat layer's rows, which are drawn with std dim^-0.5
+    assert flat.std().item() == pytest.approx(dim**-0.5, rel=0.2)
 
 
 @pytest.mark.parametrize("kind", ["joinap_linear", "joinap_nonlinear"])
@@ -184,7 +197,8 @@ def test_joinap_swap_gives_new_phones_logits_from_the_trained_map():
     assert logits.shape == (1, 4, len(target))
     weight, bias = trained.projection.weight, trained.projection.bias
     for token in ("˥", "ɕ"):  # phones the trained layer never had
-        expected = hidden @ (weight @ torch.from_numpy(phonological_vector(token)) + bias)
+        vector = torch.from_numpy(phonological_vector(token, supplementary_features=True))
+        expected = hidden @ (weight @ vector + bias)
         torch.testing.assert_close(logits[..., target.index(token)], expected)
     torch.testing.assert_close(logits[..., target.index("a")], trained(hidden)[..., TOKENS.index("a")])
 

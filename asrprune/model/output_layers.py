@@ -83,11 +83,16 @@ class FlatPhoneEmbedding(PhoneEmbeddingOutput):
 class JoinAPOutput(PhoneEmbeddingOutput):
     """Base of the JoinAP layers: the fixed phonological vectors P of the tokens.
 
-    P (V, 51; V, 55 with ``supplementary_features``) is a non-persistent buffer: it is derived from the token list,
-    which checkpoints keep in the model's hyperparameters, so it is rebuilt rather than stored.
+    P (V, 55; V, 51 in the reference layout with ``supplementary_features=False``) is a non-persistent buffer: it
+    is derived from the token list, which checkpoints keep in the model's hyperparameters, so it is rebuilt rather
+    than stored.
+
+    ``supplementary_features`` defaults to True: in the 51-dim reference layout German and French ``e``/``ɐ`` and
+    Spanish/Italian ``r``/``ɾ`` get identical vectors (benchmarks/results/joinap_vectors.md), so a pure JoinAP
+    layer could not tell them apart inside one language. The four extra bits separate every collision we found.
     """
 
-    def __init__(self, tokens: Sequence[str], supplementary_features: bool = False):
+    def __init__(self, tokens: Sequence[str], supplementary_features: bool = True):
         super().__init__()
         self.tokens = list(tokens)
         self.supplementary_features = supplementary_features
@@ -100,6 +105,23 @@ class JoinAPOutput(PhoneEmbeddingOutput):
         swapped.vectors = vector_matrix(swapped.tokens, self.supplementary_features).to(self.vectors)
         return swapped
 
+    def _start_with_flat_spread(self, last_map: nn.Linear) -> None:
+        """Rescale the last learned map so that the initial embeddings spread like the flat layer's rows.
+
+        PyTorch's default ``nn.Linear`` initialisation gives E = A·P rows about 2.5 times the flat layer's scale
+        (P has ~24 active bits per phone) and A2·sigmoid(A1·P) rows about 2.7 times smaller, and we measured the
+        linear layer training markedly slower from it (benchmarks/joinap_vectors.py). The paper does not say how
+        A is initialised, so we start every layer alike: the embeddings, centred over tokens (a component shared by
+        all tokens cancels in the softmax), get the flat layer's per-entry std of dim^-0.5. The bias, which only
+        adds that shared component, starts at zero.
+        """
+        dim = last_map.out_features
+        with torch.no_grad():
+            last_map.bias.zero_()
+            embeddings = self.embeddings()
+            spread = (embeddings - embeddings.mean(dim=0)).std()
+            last_map.weight.mul_(dim**-0.5 / spread)
+
 
 class JoinAPLinear(JoinAPOutput):
     """JoinAP-Linear: E = A(P), A a learned linear map from the vector width to the encoder width ``dim``.
@@ -108,9 +130,10 @@ class JoinAPLinear(JoinAPOutput):
     still has no per-phone bias.
     """
 
-    def __init__(self, tokens: Sequence[str], dim: int, supplementary_features: bool = False):
+    def __init__(self, tokens: Sequence[str], dim: int, supplementary_features: bool = True):
         super().__init__(tokens, supplementary_features)
         self.projection = nn.Linear(self.vectors.shape[1], dim)  # the paper's A
+        self._start_with_flat_spread(self.projection)
 
     def embeddings(self) -> torch.Tensor:
         return self.projection(self.vectors)
@@ -123,10 +146,11 @@ class JoinAPNonlinear(JoinAPOutput):
     inside the sigmoid).
     """
 
-    def __init__(self, tokens: Sequence[str], dim: int, hidden: int = 512, supplementary_features: bool = False):
+    def __init__(self, tokens: Sequence[str], dim: int, hidden: int = 512, supplementary_features: bool = True):
         super().__init__(tokens, supplementary_features)
         self.hidden_projection = nn.Linear(self.vectors.shape[1], hidden)  # the paper's A1
         self.output_projection = nn.Linear(hidden, dim)  # the paper's A2
+        self._start_with_flat_spread(self.output_projection)
 
     def embeddings(self) -> torch.Tensor:
         return self.output_projection(torch.sigmoid(self.hidden_projection(self.vectors)))

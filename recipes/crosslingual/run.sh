@@ -92,4 +92,4 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   asrprune crosslingual-table --exp exp --layers $layers --seen $seen --unseen $unseen --out exp/RESULTS.md
   cat exp/RESULTS.md
 fi
-log "crosslingual recipe done"
+log "crosslingual recipe done in ${SECONDS} s (stages $stage-$stop_stage)"

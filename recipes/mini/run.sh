@@ -40,6 +40,6 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
 fi
 if [ "$stop_stage" -ge 3 ]; then
   ../asr.sh --stage $(( stage > 3 ? stage : 3 )) --stop_stage "$stop_stage" --langs "$langs" \
-    --exp exp/multi_flat --tokens data/phones.txt "${asr_opts[@]}"
+    --exp exp/multi --tokens data/phones.txt "${asr_opts[@]}"
 fi
 log "mini recipe done"
