@@ -16,6 +16,8 @@ from asrprune.data import subset, targets
 from asrprune.data.audio import AudioReadError
 from asrprune.decoding import decode_dir, ngram_lm
 from asrprune.phonology import inventory_cli
+from asrprune.pruning.autodfp import cli as autodfp_cli, table as autodfp_table
+from asrprune.pruning.masking import cli as masking_cli
 from asrprune.scoring import crosslingual_table, report
 from asrprune.training import add_language, dump_features, train
 from data_prep import aishell, commonvoice, hf_datasets, synth
@@ -24,7 +26,8 @@ from data_prep.synth import SynthError
 
 STAGES = (
     synth, commonvoice, aishell, hf_datasets, subset, inventory_cli, targets, dump_features, train, add_language,
-    ngram_lm, decode_dir, report, crosslingual_table,
+    ngram_lm, decode_dir, report, crosslingual_table, autodfp_cli, autodfp_table,
+    masking_cli,
 )
 
 

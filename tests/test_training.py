@@ -51,6 +51,10 @@ def test_train_few_steps_then_resume_after_interrupt(tiny, tmp_path):
     changed = [k for k in saved["state_dict"] if not torch.equal(saved["state_dict"][k], final["state_dict"][k])]
     assert changed, "resumed training did not update any weight"
 
+    # a finished run is left alone: same best checkpoint, the summary keeps the real run's figures
+    assert train(config, tiny["train"], tiny["dev"], tiny["tokens"], exp) == best
+    assert json.loads((exp / "train_summary.json").read_text()) == resumed
+
 
 def test_checkpoint_is_self_contained(tiny, tmp_path):
     config = load_config(None, TINY_OVERRIDES + ["trainer.max_steps=2"])

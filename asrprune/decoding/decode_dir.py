@@ -21,6 +21,7 @@ from asrprune.data.kaldi_dir import read_data_dir
 from asrprune.data.sampler import BucketBatchSampler
 from asrprune.decoding.greedy import greedy_decode
 from asrprune.decoding.lexicon_beam import LexiconBeamDecoder
+from asrprune.model.masks import is_sparse_export, unpack_sparse
 from asrprune.data.targets import SUBWORD
 from asrprune.phonology.lexicon import Lexicon
 from asrprune.phonology.subwords import pieces_to_text
@@ -43,7 +44,13 @@ DEFAULT_WORD_SCORE = -3.0
 
 
 def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> CTCModule:
-    """Load a trained module from a Lightning checkpoint, in eval mode on ``device``."""
+    """Load a trained module, in eval mode on ``device``, from a Lightning checkpoint or a compact sparse export
+    (``asrprune prune export``: kept weights and bit-packed masks, :func:`asrprune.model.masks.pack_sparse`)."""
+    stored = torch.load(checkpoint, map_location=device, weights_only=False)
+    if is_sparse_export(stored):
+        module = CTCModule(**stored["hyper_parameters"])
+        module.load_state_dict(unpack_sparse(stored, stored["encoder_prefix"]))
+        return module.to(device).eval()
     module = CTCModule.load_from_checkpoint(checkpoint, map_location=device)
     return module.eval()
 

@@ -1,7 +1,8 @@
 """The shared multilingual acoustic model: global CMVN, SpecAugment, ESPnet ConformerEncoder, phone CTC output.
 
-The batch's language ids enter :meth:`ConformerCTC.forward`; today they select which tokens a language may emit
-(``restrict_to_language_tokens``); language-specific masks and output layers hook in at the same place.
+The batch's language ids enter :meth:`ConformerCTC.forward`; they select which tokens a language may emit
+(``restrict_to_language_tokens``) and, when weight masks are attached (:mod:`asrprune.model.masks`), the language's
+mask (pathway); language-specific output layers hook in at the same place.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
 from espnet2.asr.specaug.specaug import SpecAug
 from torch import nn
 
+from asrprune.model.masks import ModelMasks
 from asrprune.model.output_layers import build_output_layer
 
 # Logit of tokens a language may not emit. Finite on purpose: PyTorch's CTC backward turns -inf inputs into NaN
@@ -68,6 +70,10 @@ class ConformerCTC(nn.Module):
         specaug: keyword arguments of ESPnet's ``SpecAug``, or None to disable it.
         output_layer: output layer config (``{"type": "flat"}``).
         restrict_to_language_tokens: if True a language's logits outside its tokens are :data:`MASKED_LOGIT`.
+        encoder_widths: per-layer widths that differ from the encoder config (written by structured pruning,
+            :mod:`asrprune.pruning.autodfp`), applied by :func:`resize_encoder`; None keeps the config's widths.
+        masks: mask spec (:data:`asrprune.model.masks.SPEC_DEFAULTS`) to build the model with masked prunable
+            weights (all ones until set), or None for a dense model. Checkpoints of masked models record it.
     """
 
     def __init__(
@@ -79,6 +85,8 @@ class ConformerCTC(nn.Module):
         specaug: Mapping | None = None,
         output_layer: Mapping | None = None,
         restrict_to_language_tokens: bool = True,
+        encoder_widths: Mapping | None = None,
+        masks: Mapping | None = None,
     ):
         super().__init__()
         self.tokens = list(tokens)
@@ -86,11 +94,23 @@ class ConformerCTC(nn.Module):
         self.cmvn = GlobalCMVN(num_mel_bins)
         self.specaug = SpecAug(**specaug) if specaug else None
         self.encoder = ConformerEncoder(num_mel_bins, **{**DEFAULT_ENCODER, **(encoder or {})})
+        if encoder_widths:
+            resize_encoder(self.encoder, encoder_widths)
         self.output_layer = build_output_layer(
             output_layer or {"type": "flat"}, self.tokens, self.encoder.output_size()
         )
         self.restrict_to_language_tokens = restrict_to_language_tokens
         self.register_buffer("language_token_mask", self._language_token_mask(language_tokens), persistent=False)
+        self.masks: ModelMasks | None = None
+        if masks:
+            self.attach_masks(masks)
+
+    def attach_masks(self, spec: Mapping) -> ModelMasks:
+        """Mask the encoder's prunable weights (all-ones masks, one per language or one shared; see ``masks``)."""
+        if self.masks is not None:
+            raise ValueError("this model already has masks")
+        self.masks = ModelMasks.attach(self.encoder, len(self.languages), spec)
+        return self.masks
 
     def _language_token_mask(self, language_tokens: Mapping[str, Sequence[str]]) -> torch.Tensor:
         """Bool (num_languages, V): which tokens each language may emit (blank always)."""
@@ -128,6 +148,8 @@ class ConformerCTC(nn.Module):
         Returns:
             log_probs float32 (B, T', V) with T' ~ T / 4 (conv2d subsampling), and out_lengths long (B,).
         """
+        if self.masks is not None:
+            self.masks.select(lang_ids, record=self.training and torch.is_grad_enabled())
         x = self.cmvn(feats)
         if self.training and self.specaug is not None:
             x, feat_lengths = self.specaug(x, feat_lengths)
@@ -137,6 +159,47 @@ class ConformerCTC(nn.Module):
             allowed = self.language_token_mask[lang_ids].unsqueeze(1)  # (B, 1, V)
             logits = logits.masked_fill(~allowed, MASKED_LOGIT)
         return logits.log_softmax(dim=-1), out_lengths
+
+
+def resize_encoder(encoder: ConformerEncoder, widths: Mapping) -> None:
+    """Replace the encoder's layers by ones of the given widths, in place (fresh weights: load a state dict next).
+
+    ESPnet's ConformerEncoder takes one ``linear_units`` and one head count for all blocks, so a structurally
+    pruned encoder (different widths per block) is built at full size and then resized here. ``widths`` is
+    ``{"subsampling": [c1, c2], "blocks": [{"ffn_macaron": U, "heads": H, "conv": C, "ffn": U}, ...]}``: output
+    channels of the two Conv2d subsampling layers; per block the hidden units of each feed-forward module, the
+    attention heads (each keeps the head dimension d_k) and the conv-module channels (pointwise_conv1 has 2C rows for
+    the GLU). The model width (output_size) is unchanged.
+    """
+    conv, out = encoder.embed.conv, encoder.embed.out
+    c1, c2 = widths["subsampling"]
+    freq = out[0].in_features // conv[2].out_channels
+    conv[0] = nn.Conv2d(1, c1, 3, 2)
+    conv[2] = nn.Conv2d(c1, c2, 3, 2)
+    out[0] = nn.Linear(c2 * freq, out[0].out_features)
+    if len(widths["blocks"]) != len(encoder.encoders):
+        raise ValueError(f"encoder_widths: {len(widths['blocks'])} blocks for an encoder of {len(encoder.encoders)}")
+    for layer, block in zip(encoder.encoders, widths["blocks"]):
+        d = layer.size
+        for name, key in (("feed_forward_macaron", "ffn_macaron"), ("feed_forward", "ffn")):
+            if getattr(layer, name) is not None:
+                getattr(layer, name).w_1 = nn.Linear(d, block[key])
+                getattr(layer, name).w_2 = nn.Linear(block[key], d)
+        attn, heads = layer.self_attn, block["heads"]
+        attn.h = heads
+        inner = heads * attn.d_k
+        attn.linear_q, attn.linear_k, attn.linear_v = (nn.Linear(d, inner) for _ in range(3))
+        attn.linear_out = nn.Linear(inner, d)
+        if hasattr(attn, "linear_pos"):
+            attn.linear_pos = nn.Linear(d, inner, bias=False)
+            attn.pos_bias_u = nn.Parameter(torch.zeros(heads, attn.d_k))
+            attn.pos_bias_v = nn.Parameter(torch.zeros(heads, attn.d_k))
+        module, channels = layer.conv_module, block["conv"]
+        kernel = module.depthwise_conv.kernel_size[0]
+        module.pointwise_conv1 = nn.Conv1d(d, 2 * channels, 1)
+        module.depthwise_conv = nn.Conv1d(channels, channels, kernel, padding=(kernel - 1) // 2, groups=channels)
+        module.norm = nn.BatchNorm1d(channels)
+        module.pointwise_conv2 = nn.Conv1d(channels, d, 1)
 
 
 def ctc_loss(

@@ -3,6 +3,12 @@
 The new checkpoint keeps the encoder and the output layer's learned maps, adds the new language's phones (from its
 lexicon) to the token list, and registers the language, so ``asrprune decode`` recognises it zero-shot and
 ``asrprune train --init`` fine-tunes it few-shot. The languages the model already knew keep working.
+
+A model with per-language masks (ASR pathways, :mod:`asrprune.model.masks`) has no pathway for the new language;
+``pathway`` chooses one: ``union`` (every weight some pathway keeps: the whole pruned model), ``closest`` (the
+pathway of the known language whose phone inventory overlaps the new one's most, Jaccard; a proxy for phonological
+closeness that needs only the lexicons), or a language code (that language's pathway). ``asrprune prune grow`` then
+adapts the chosen pathway during few-shot fine-tuning.
 """
 from __future__ import annotations
 
@@ -12,12 +18,20 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from asrprune.model.masks import append_mask_row
 from asrprune.phonology.lexicon import Lexicon
 from asrprune.training.lightning_module import CTCModule
 
 
-def add_language(module: CTCModule, lang: str, phones: set[str]) -> CTCModule:
-    """A copy of ``module`` whose token list also holds ``phones`` and whose languages include ``lang``."""
+def closest_language(language_tokens: dict[str, list[str]], phones: set[str]) -> str:
+    """The language whose token set has the largest Jaccard overlap with ``phones`` (ties: first in order)."""
+    return max(language_tokens, key=lambda lang: len(phones & set(language_tokens[lang]))
+               / len(phones | set(language_tokens[lang])))
+
+
+def add_language(module: CTCModule, lang: str, phones: set[str], pathway: str = "union") -> CTCModule:
+    """A copy of ``module`` whose token list also holds ``phones`` and whose languages include ``lang``; with
+    per-language masks, ``lang`` gets the pathway chosen by ``pathway`` (see the module docstring)."""
     model = module.model
     new_phones = sorted(phones - set(model.tokens))
     tokens = model.tokens + new_phones
@@ -26,7 +40,15 @@ def add_language(module: CTCModule, lang: str, phones: set[str]) -> CTCModule:
         tokens, language_tokens, module.hparams.model, module.hparams.optim, module.hparams.max_steps,
         module.hparams.target_unit,
     )
-    adapted.model.encoder.load_state_dict(model.encoder.state_dict())
+    encoder_state = model.encoder.state_dict()
+    if model.masks is not None and model.masks.state.per_language:
+        known = dict(module.hparams.language_tokens)
+        source = closest_language(known, phones) if pathway == "closest" else pathway
+        if source != "union" and source not in model.languages:
+            raise ValueError(f"--pathway {pathway!r}: use union, closest or one of {model.languages}")
+        rows = list(range(len(model.languages))) if source == "union" else [model.languages.index(source)]
+        encoder_state = append_mask_row(encoder_state, model.masks, rows)
+    adapted.model.encoder.load_state_dict(encoder_state)
     adapted.model.cmvn.load_state_dict(model.cmvn.state_dict())
     adapted.model.output_layer = model.output_layer.with_tokens(tokens)
     return adapted
@@ -52,7 +74,7 @@ def run_cli(args: argparse.Namespace) -> None:
     if args.lang in module.model.languages:
         raise ValueError(f"{args.checkpoint}: the model already knows {args.lang!r} ({module.model.languages})")
     phones = Lexicon.load(args.lexicon).phones()
-    adapted = add_language(module, args.lang, phones)
+    adapted = add_language(module, args.lang, phones, args.pathway)
     save_module(adapted, args.out)
     new = len(adapted.model.tokens) - len(module.model.tokens)
     print(
@@ -77,4 +99,8 @@ def register_cli(subparsers) -> None:
     parser.add_argument("--lang", required=True, help="language code of the new language")
     parser.add_argument("--lexicon", required=True, help="the new language's lexicon.txt")
     parser.add_argument("--out", required=True, help="checkpoint to write")
+    parser.add_argument(
+        "--pathway", default="union", help="models with per-language masks: the new language's mask, 'union' of all "
+        "pathways, 'closest' (largest phone-inventory overlap) or a known language's code (default %(default)s)"
+    )
     parser.set_defaults(func=run_cli)

@@ -11,6 +11,7 @@ from asrprune.data.dataset import Batch
 from asrprune.data.targets import PHONE
 from asrprune.decoding.greedy import greedy_decode
 from asrprune.model.conformer_ctc import ConformerCTC, ctc_loss
+from asrprune.model.masks import masked_optimizer_step
 from asrprune.scoring.error_rates import ErrorCounts, score_phones
 
 
@@ -74,6 +75,16 @@ class CTCModule(L.LightningModule):
             # Monitored by the checkpoint callback: the pooled dev phone error rate in percent.
             self.log("val/per", total.error_rate, prog_bar=True, sync_dist=True)
         self._dev_pairs.clear()
+
+    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
+        """With weight masks, a step changes only the weights of the pathways of the batches' languages."""
+        step = super().optimizer_step
+        if self.model.masks is None:
+            step(epoch, batch_idx, optimizer, optimizer_closure)
+        else:
+            masked_optimizer_step(
+                self.model.masks, optimizer, lambda: step(epoch, batch_idx, optimizer, optimizer_closure)
+            )
 
     def configure_optimizers(self):
         optim = self.hparams.optim

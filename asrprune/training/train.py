@@ -64,6 +64,14 @@ def _module_from_checkpoint(
     return module, units
 
 
+def _finished(last_checkpoint: Path, max_steps: int) -> bool:
+    """Whether ``last_checkpoint`` exists and was saved at ``max_steps`` or later."""
+    if not last_checkpoint.exists():
+        return False
+    state = torch.load(last_checkpoint, map_location="cpu", weights_only=False, mmap=True)
+    return state.get("global_step", 0) >= max_steps
+
+
 def resolve_precision(config_precision: str) -> str:
     """``auto`` means bf16 autocast on CUDA and float32 on the CPU."""
     if config_precision != "auto":
@@ -94,6 +102,12 @@ def train(
     """
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
+    checkpoints = exp_dir / "checkpoints"
+    last = checkpoints / "last.ckpt"
+    if _finished(last, config["trainer"]["max_steps"]):
+        # A finished run is left as it is (its train_summary.json keeps the real run's timings).
+        print(f"{exp_dir}: already trained to {config['trainer']['max_steps']} steps ({last}); nothing to do")
+        return checkpoints / "best.ckpt"
     L.seed_everything(config["seed"], workers=True)
     train_utts, dev_utts = read_data_dirs(train_dirs), read_data_dirs(dev_dirs)
     trainer_conf = dict(config["trainer"])
@@ -115,7 +129,6 @@ def train(
     datamodule = CTCDataModule(
         train_utts, dev_utts, units.encode, module.model.languages, config["data"], cache, config["seed"]
     )
-    checkpoints = exp_dir / "checkpoints"
     best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val/per", mode="min", save_last=True)
     stats = TrainingStats()
     trainer = L.Trainer(
@@ -131,7 +144,6 @@ def train(
         **trainer_conf,
     )
     (exp_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    last = checkpoints / "last.ckpt"
     started = time.time()
     trainer.fit(module, datamodule=datamodule, ckpt_path=last if last.exists() else None)
     if trainer.is_global_zero:

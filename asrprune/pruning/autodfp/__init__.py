@@ -1,0 +1,15 @@
+"""AutoDFP-style data-free structured pruning of the conformer (no training data, no fine-tuning).
+
+- :mod:`.units`: prunable units (subsampling channels, feed-forward units, attention heads, conv-module channels),
+  their dependent parameters, per-layer MACs and parameters.
+- :mod:`.similarity`: channel signatures, cosine similarity and L1 importance on the weights.
+- :mod:`.reconstruction`: folding a pruned unit into its most similar kept unit (where it is exact, where not).
+- :mod:`.prune`: applying a per-layer plan, building the smaller dense model.
+- :mod:`.budget`: the preserved-ratio budget and the action wall.
+- :mod:`.distortion`: data-free synthetic inputs and the output-KL reward (optional calibration data, not
+  data-free).
+- :mod:`.agent`: the Soft Actor-Critic search (stable-baselines3) and its random-search ablation;
+  :mod:`.baselines`: uniform L1 and merging.
+- :mod:`.latency`: the measured per-layer CPU latency table of the default budget.
+- :mod:`.cli` (``asrprune autodfp``), :mod:`.table` (``asrprune autodfp-table``).
+"""

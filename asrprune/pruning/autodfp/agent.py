@@ -1,0 +1,150 @@
+"""The AutoDFP agent: Soft Actor-Critic (stable-baselines3) walking the prunable layers one step per layer.
+
+Per layer the agent sees an AMC-like state (position, unit type, width, the layer's share of the cost, the ratio
+committed so far, the two action walls, its previous action) plus the layer's channel-similarity descriptors
+(:func:`.similarity.similarity_stats`: mean nearest-neighbour cosine and the DBSCAN clustered fraction), and chooses
+two continuous actions: where to place the layer's keep count between its two action walls
+(:meth:`.budget.Budget.keep_range`) and the reconstruction strength (0..1, the coefficient of the fold of
+:mod:`.reconstruction`). The walls make every episode meet the budget by construction and spend all of it.
+The reward arrives after the last layer: minus the output distortion (:class:`.distortion.OutputDistortion`) of
+the pruned model, divided by the distortion of uniform L1 pruning at the same budget (-1: as good as uniform L1).
+The best plan seen during the search (the final deterministic policy's episode included) is returned, as AMC keeps
+its best episode. :func:`random_search` is the ablation: the same environment and number of evaluated plans with
+uniformly random actions, to tell what SAC's learning adds over sampling inside the action walls.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3 import SAC
+
+from asrprune.pruning.autodfp.baselines import uniform_plan
+from asrprune.pruning.autodfp.budget import Budget
+from asrprune.pruning.autodfp.prune import LayerPlan, prune_module
+from asrprune.pruning.autodfp.similarity import signature, similarity_stats
+from asrprune.pruning.autodfp.units import KINDS
+
+
+@dataclass
+class SearchResult:
+    """Best ``plan`` found, its ``distortion`` (nats/frame), the uniform-L1 ``reference`` distortion, the reward of
+    every episode, and the search's wall time in seconds."""
+
+    plan: list[LayerPlan]
+    distortion: float
+    reference: float
+    rewards: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class PruningEnv(gym.Env):
+    """One episode = one pass over the layers of ``budget``; ``evaluate(plan) -> distortion`` scores a plan."""
+
+    def __init__(self, module, budget: Budget, evaluate, reference: float):
+        super().__init__()
+        self.module, self.budget, self.evaluate, self.reference = module, budget, evaluate, reference
+        layers = budget.layers
+        state = module.model.encoder.state_dict()
+        self.stats = [similarity_stats(signature(state, layer, layer.width)[0]) for layer in layers]
+        dense_costs = budget.per_layer(budget.dense)
+        self.cost_share = [c / budget.dense_cost for c in dense_costs]
+        self.max_width = max(budget.dense)
+        self.plan: list[LayerPlan] = []
+        self.previous = (1.0, 0.0)
+        self.observation_space = gym.spaces.Box(-1.0, 2.0, shape=self._observe().shape, dtype=np.float32)
+        self.action_space = gym.spaces.Box(0.0, 1.0, shape=(2,), dtype=np.float32)
+        self.best: tuple[float, list[LayerPlan]] | None = None
+        self.rewards: list[float] = []
+
+    def _observe(self) -> np.ndarray:
+        b, t = self.budget, len(self.plan)
+        layer = b.layers[t]
+        widths = [p.keep for p in self.plan]
+        fewest, most = b.keep_range(widths)
+        kind = [float(layer.kind == k) for k in KINDS]
+        obs = [t / (len(b.layers) - 1), *kind, layer.width / self.max_width, self.cost_share[t],
+               b.ratio(widths + b.dense[t:]), most / layer.width, fewest / layer.width, b.preserve,
+               *self.previous, *self.stats[t]]
+        return np.asarray(obs, dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.plan = []
+        self.previous = (1.0, 0.0)
+        return self._observe(), {}
+
+    def decide(self, action: np.ndarray) -> LayerPlan:
+        """The layer decision of ``action`` (keep fraction, strength): the fraction places the keep count between
+        the two action walls (:meth:`.budget.Budget.keep_range`)."""
+        keep_fraction, strength = float(np.clip(action[0], 0, 1)), float(np.clip(action[1], 0, 1))
+        fewest, most = self.budget.keep_range([p.keep for p in self.plan])
+        return LayerPlan(round(fewest + keep_fraction * (most - fewest)), strength)
+
+    def step(self, action):
+        step = self.decide(action)
+        self.plan.append(step)
+        self.previous = (float(action[0]), float(action[1]))
+        if len(self.plan) < len(self.budget.layers):
+            return self._observe(), 0.0, False, False, {}
+        distortion = self.evaluate(self.plan)
+        reward = -distortion / self.reference
+        self.rewards.append(reward)
+        if self.best is None or distortion < self.best[0]:
+            self.best = (distortion, list(self.plan))
+        # The observation after the last layer is never acted on; repeat the last layer's to keep the shape.
+        self.plan = self.plan[:-1]
+        obs = self._observe()
+        self.plan.append(step)
+        return obs, reward, True, False, {"distortion": distortion}
+
+
+def _environment(module, budget: Budget, distortion) -> PruningEnv:
+    """The search environment; its reference is the distortion of uniform L1 pruning at the same budget."""
+    def evaluate(plan: list[LayerPlan]) -> float:
+        return distortion(prune_module(module, plan).model)
+
+    return PruningEnv(module, budget, evaluate, evaluate(uniform_plan(budget, "l1")))
+
+
+def _result(env: PruningEnv, started: float) -> SearchResult:
+    best_distortion, plan = env.best
+    return SearchResult(plan, best_distortion, env.reference, env.rewards, time.perf_counter() - started)
+
+
+def search(module, budget: Budget, distortion, episodes: int = 200, warmup_episodes: int = 40,
+           seed: int = 0) -> SearchResult:
+    """Run SAC for ``episodes`` episodes (the first ``warmup_episodes`` with random actions) on ``module`` under
+    ``budget``; ``distortion(model) -> float`` scores a pruned ConformerCTC. ``episodes + 1`` plans are evaluated
+    (the final deterministic policy's episode too). Deterministic for a given seed on one thread."""
+    started = time.perf_counter()
+    torch.manual_seed(seed)
+    env = _environment(module, budget, distortion)
+    steps = len(budget.layers)
+    agent = SAC("MlpPolicy", env, learning_starts=warmup_episodes * steps, batch_size=128, gamma=0.99,
+                train_freq=1, gradient_steps=1, learning_rate=1e-3, policy_kwargs={"net_arch": [64, 64]},
+                seed=seed, device="cpu", verbose=0)
+    agent.learn(total_timesteps=episodes * steps)
+    obs, _ = env.reset()
+    for _ in range(steps):  # the final deterministic policy's episode also competes for the best plan
+        action, _ = agent.predict(obs, deterministic=True)
+        obs, *_ = env.step(action)
+    return _result(env, started)
+
+
+def random_search(module, budget: Budget, distortion, episodes: int = 200, seed: int = 0) -> SearchResult:
+    """The ablation of :func:`search` without learning: ``episodes + 1`` episodes (as many plans as the agent
+    evaluates) of actions drawn uniformly from [0, 1]^2 in the same environment (same action walls, budget and
+    reward); the best plan wins."""
+    started = time.perf_counter()
+    env = _environment(module, budget, distortion)
+    rng = np.random.default_rng(seed)
+    for _ in range(episodes + 1):
+        env.reset()
+        done = False
+        while not done:
+            _, _, done, _, _ = env.step(rng.uniform(0.0, 1.0, size=2))
+    return _result(env, started)

@@ -1,0 +1,120 @@
+"""``asrprune autodfp``: prune a trained checkpoint without data and without fine-tuning.
+
+Methods: ``agent`` (SAC search over per-layer keep ratios and reconstruction strengths, :mod:`.agent`), ``random``
+(its ablation: the same search with random actions), ``l1`` (uniform L1-norm pruning) and ``merge`` (uniform
+pruning with Neuron-Merging-like folding), all under the same preserved-ratio budget (:mod:`.budget`). Writes a
+checkpoint that ``asrprune decode`` reads like any other and a JSON summary next to it (``<out>.json``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from asrprune.decoding.decode_dir import load_model
+from asrprune.pruning.autodfp.agent import random_search, search
+from asrprune.pruning.autodfp.baselines import uniform_plan
+from asrprune.pruning.autodfp.budget import METRICS, REFERENCE_FRAMES, Budget, minimum_widths
+from asrprune.pruning.autodfp.distortion import OutputDistortion, calibration_features, synthetic_features
+from asrprune.pruning.autodfp.latency import load_or_measure
+from asrprune.pruning.autodfp.prune import prune_module
+from asrprune.pruning.autodfp.units import encoder_layers, layer_costs
+from asrprune.training.add_language import save_module
+
+METHODS = ("agent", "random", "l1", "merge")
+
+
+def autodfp(checkpoint: str | Path, method: str, preserve: float, out: str | Path, metric: str = "params+flops",
+            episodes: int = 300, seed: int = 0, utterances: int = 8, calibration: str | Path | None = None,
+            latency_table: str | Path | None = None) -> dict:
+    """Prune ``checkpoint`` with ``method`` to ``preserve`` (ratio of ``metric``), save to ``out``, return and
+    write the summary (widths, strengths, ratios, MACs, parameters, distortion, search seconds). The latency
+    metric reads its table from ``latency_table`` or measures it there (:func:`.latency.load_or_measure`)."""
+    if method not in METHODS:
+        raise ValueError(f"--method {method!r}: choose one of {METHODS}")
+    module = load_model(checkpoint)
+    model = module.model
+    layers = encoder_layers(model)
+    table = (load_or_measure(model, layers, minimum_widths(layers), REFERENCE_FRAMES, latency_table)
+             if metric == "latency" else None)
+    budget = Budget(module, metric, preserve, latency=table)
+    if calibration is None:
+        feats, lengths = synthetic_features(model.cmvn.mean, model.cmvn.std, utterances, REFERENCE_FRAMES, seed)
+    else:
+        feats, lengths = calibration_features(calibration, model.cmvn.mean.numel(), utterances)
+    distortion = OutputDistortion(model, feats, lengths)
+    started = time.perf_counter()
+    summary: dict = {}
+    if method in ("agent", "random"):
+        result = (search(module, budget, distortion, episodes=episodes, warmup_episodes=max(1, episodes // 5),
+                         seed=seed) if method == "agent" else random_search(module, budget, distortion, episodes, seed))
+        plan = result.plan
+        summary.update(episodes=episodes, episode_rewards=[round(r, 4) for r in result.rewards],
+                       l1_distortion=round(result.reference, 5))
+    else:
+        plan = uniform_plan(budget, method)
+    search_seconds = time.perf_counter() - started
+    pruned = prune_module(module, plan)
+    widths = [p.keep for p in plan]
+    save_module(pruned, out)
+    dense_costs, fixed = layer_costs(budget.layers, budget.dense, budget.dims, REFERENCE_FRAMES)
+    costs, _ = layer_costs(budget.layers, widths, budget.dims, REFERENCE_FRAMES)
+    summary.update(
+        checkpoint=str(checkpoint), method=method, preserve=preserve, metric=metric, seed=seed,
+        reward_inputs=("calibration data (NOT data-free): " + str(calibration)) if calibration else "synthetic",
+        achieved_ratio=round(budget.ratio(widths), 5),
+        macs=sum(costs) + fixed, dense_macs=sum(dense_costs) + fixed, reference_frames=REFERENCE_FRAMES,
+        params=sum(p.numel() for p in pruned.parameters()), dense_params=sum(p.numel() for p in module.parameters()),
+        distortion=round(distortion(pruned.model), 5), search_seconds=round(search_seconds, 2),
+        layers={layer.name: {"width": layer.width, "keep": p.keep, "strength": round(p.strength, 3)}
+                for layer, p in zip(budget.layers, plan)},
+    )
+    Path(str(out) + ".json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    return summary
+
+
+def run_cli(args: argparse.Namespace) -> None:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    s = autodfp(args.checkpoint, args.method, args.preserve, args.out, args.budget, args.episodes, args.seed,
+                args.utterances, args.calibration, args.latency_table)
+    print(f"{args.out}: {s['method']} preserved {s['metric']} ratio {s['achieved_ratio']:.3f} (budget "
+          f"{s['preserve']}), {s['params']} parameters (dense {s['dense_params']}), {s['macs'] / 1e6:.0f} M MACs "
+          f"(dense {s['dense_macs'] / 1e6:.0f} M), output KL {s['distortion']:.4f} nats/frame on "
+          f"{s['reward_inputs']} inputs, {s['search_seconds']:.1f} s")
+
+
+def register_cli(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "autodfp",
+        help="data-free structured pruning (uniform L1, Neuron-Merging-like folding, or the AutoDFP SAC agent)",
+        description="Remove feed-forward units, attention heads, conv-module channels and subsampling channels "
+        "from a trained conformer without data and without fine-tuning, down to a preserved ratio of the whole "
+        "model's parameters and MACs together (--budget params+flops, the default: both ratios at most the target), "
+        "parameters only (--budget params), MACs only (--budget flops, for a 4 s utterance) or CPU latency "
+        "(--budget latency: per-layer times measured on random inputs on this CPU). The result is a "
+        "smaller dense model. 'agent' searches per-layer keep ratios and reconstruction strengths with Soft "
+        "Actor-Critic, rewarded by the output KL divergence to the original model on synthetic inputs drawn from "
+        "the model's CMVN statistics (--calibration uses real features instead and is then not data-free).",
+        epilog="example: asrprune autodfp --checkpoint exp/multi/checkpoints/best.ckpt --method agent "
+        "--preserve 0.5 --out exp/autodfp/agent_0.5.ckpt",
+    )
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--method", choices=METHODS, default="agent")
+    parser.add_argument("--preserve", type=float, required=True, help="preserved ratio of the budget metric")
+    parser.add_argument("--budget", choices=METRICS, default="params+flops",
+                        help="what the preserved ratio counts (default params+flops: both; see "
+                        "asrprune.pruning.autodfp.budget)")
+    parser.add_argument("--latency-table", help="JSON latency table to read, or to measure and write if missing "
+                        "(--budget latency; without it the table is measured and not kept)")
+    parser.add_argument("--out", required=True, help="pruned checkpoint to write (summary in OUT.json)")
+    parser.add_argument("--episodes", type=int, default=300,
+                        help="agent/random search episodes (one per model pruned)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--utterances", type=int, default=8, help="inputs the distortion is measured on")
+    parser.add_argument("--calibration", help="data dir whose features replace synthetic inputs (NOT data-free)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.set_defaults(func=run_cli)

@@ -1,0 +1,102 @@
+"""``asrprune autodfp-table``: one table of the pruned models: PER per language, size, MACs, decoding speed.
+
+With ``--data``, first decodes every model on ``<data>/test_<lang>`` whose decoding directory has no results
+yet, in this one process, with the function behind ``asrprune decode`` (greedy CTC, PER). Then reads, per model,
+the checkpoint, its ``asrprune autodfp`` summary (``<ckpt>.json``) and its decoding directories
+(``<decode_root>/<name>/test_<lang>/{results,decode_summary}.json``); the first model is the dense reference of
+the speed-up (sum of the decoding seconds over the languages, feature extraction included, as ``asrprune decode``
+measures them).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from asrprune.decoding.decode_dir import decode_data_dir
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise OSError(f"{path}: cannot read ({error.strerror})") from error
+
+
+def model_row(checkpoint: Path, decode_dir: Path, langs: list[str]) -> dict:
+    """Figures of one pruned model (see the module docstring for the files read)."""
+    summary = _read_json(Path(str(checkpoint) + ".json"))
+    row = {
+        "model": checkpoint.stem, "method": summary["method"], "metric": summary["metric"],
+        "preserve": summary["preserve"],
+        "achieved_ratio": summary["achieved_ratio"], "params": summary["params"],
+        "size_mb": round(checkpoint.stat().st_size / 1e6, 2), "macs_m": round(summary["macs"] / 1e6, 1),
+        "search_seconds": summary["search_seconds"], "distortion": summary["distortion"], "per": {},
+        "decode_seconds": 0.0,
+    }
+    for lang in langs:
+        d = decode_dir / checkpoint.stem / f"test_{lang}"
+        results = _read_json(d / "results.json")
+        per = [r for r in results if r["metric"].startswith("PER")]
+        if not per:
+            raise ValueError(f"{d / 'results.json'}: no PER row")
+        row["per"][lang] = round(per[0]["rates"]["error_rate"], 2)
+        row["decode_seconds"] += _read_json(d / "decode_summary.json")["decode_seconds"]
+    row["mean_per"] = round(sum(row["per"].values()) / len(langs), 2)
+    row["decode_seconds"] = round(row["decode_seconds"], 2)
+    return row
+
+
+def decode_missing(checkpoints: list[Path], decode_dir: Path, data: Path, langs: list[str]) -> None:
+    """Decode (greedy, PER) each checkpoint on each ``data/test_<lang>`` lacking ``results.json``."""
+    for checkpoint in checkpoints:
+        for lang in langs:
+            out = decode_dir / checkpoint.stem / f"test_{lang}"
+            if not (out / "results.json").exists():
+                decode_data_dir(checkpoint, data / f"test_{lang}", out)
+
+
+def write_table(checkpoints: list[Path], decode_dir: Path, langs: list[str], out: Path) -> list[dict]:
+    """Write ``out`` (markdown) and ``out`` with suffix .json; the first checkpoint is the dense reference."""
+    rows = [model_row(c, decode_dir, langs) for c in checkpoints]
+    dense = rows[0]["decode_seconds"]
+    for row in rows:
+        row["speedup"] = round(dense / row["decode_seconds"], 2) if row["decode_seconds"] else None
+    head = (["model", "method", "preserved ratio of (budget / achieved)"] + [f"PER {lang}" for lang in langs]
+            + ["mean PER", "params", "size MB", "MMACs (4 s)", "decode s", "speed-up", "search s", "output KL"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = ([r["model"], r["method"], f"{r['metric']} {r['preserve']} / {r['achieved_ratio']:.3f}"]
+                 + [f"{r['per'][lang]:.1f}" for lang in langs]
+                 + [f"{r['mean_per']:.1f}", str(r["params"]), f"{r['size_mb']:.1f}", f"{r['macs_m']:.0f}",
+                    f"{r['decode_seconds']:.1f}", f"{r['speedup']:.2f}x", f"{r['search_seconds']:.0f}",
+                    f"{r['distortion']:.3f}"])
+        lines.append("| " + " | ".join(cells) + " |")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    return rows
+
+
+def run_cli(args: argparse.Namespace) -> None:
+    if args.data:
+        decode_missing([Path(c) for c in args.checkpoints], Path(args.decode_dir), Path(args.data), args.langs.split())
+    write_table([Path(c) for c in args.checkpoints], Path(args.decode_dir), args.langs.split(), Path(args.out))
+    print(Path(args.out).read_text(encoding="utf-8"), end="")
+
+
+def register_cli(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "autodfp-table",
+        help="table of pruned models: PER per language, parameters, size, MACs, decoding speed-up, search time",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example: asrprune autodfp-table --decode-dir exp/autodfp/decode --langs 'de fr' --out "
+        "exp/autodfp/RESULTS.md exp/autodfp/dense.ckpt exp/autodfp/agent_0.5.ckpt",
+    )
+    parser.add_argument("checkpoints", nargs="+", help="pruned checkpoints, the dense reference first")
+    parser.add_argument("--decode-dir", required=True, help="folder of <model>/test_<lang> decoding directories")
+    parser.add_argument("--langs", required=True, help="languages, space separated")
+    parser.add_argument("--data", help="folder of test_<lang> data dirs: decode the models missing results first")
+    parser.add_argument("--out", required=True, help="markdown table to write (and .json)")
+    parser.set_defaults(func=run_cli)

@@ -1,0 +1,271 @@
+"""The pruning methods, each a sequence of training stages from the dense multilingual checkpoint.
+
+Every method gets the same data (the languages' train sets, single-language batches, the same fine-tuning config)
+and the same budget ``steps`` of optimizer steps per sparsity; monolingual methods split it evenly over the
+languages (``steps / len(languages)`` per language). Methods built on another method's masks (static pathways and
+DAP from LSP masks, DAP from the LAP mask) are charged that method's steps and time as well.
+
+Sparse monolingual models (one shared mask per language, trained on that language only):
+- ``omp``: one-shot magnitude pruning to the target, then fine-tuning with the mask fixed.
+- ``lth``: ``rounds`` of IMP, each round rewinding every weight to the dense multilingual checkpoint (the
+  lottery-ticket rewind point) before re-training.
+- ``lsp``: language-specific pruning = per-language IMP, ``rounds`` rounds each removing the same fraction of the
+  remaining weights (1 - (1 - s)^(r/R) after round r) and re-training with a fresh LR schedule.
+- ``adaptive``: adaptive masking in one run: the mask is re-evaluated every ΔT steps on a cubic schedule from 0 to
+  the target (criterion ``adaptive.criterion``), dormant weights train PARP-style and may regrow.
+One multilingual model:
+- ``lap``: language-agnostic pruning = IMP on the pooled languages, one shared mask.
+- ``static``: ASR pathways: the LSP masks, fixed, over the dense multilingual weights, trained jointly.
+- ``dap``: Dynamic ASR Pathways: per-language masks re-evaluated every ΔT steps during joint training with a
+  criterion (magnitude / saliency / scores), starting from the LAP mask, the LSP masks, or a magnitude mask at a
+  middle sparsity (``middle_fraction`` × target) that the cubic schedule raises to the target. Masks are fixed for
+  the last ``1 - stop_fraction`` of the run. Weights start from the dense multilingual checkpoint in every DAP and
+  static variant (the initialisation compared is the mask).
+
+Each stage writes ``stage.json`` when done and is skipped when run again; an interrupted stage resumes from its
+``last.ckpt`` (:func:`asrprune.training.train.train`). The final checkpoint of a stage is its ``last.ckpt``
+(validation runs once, at the last step, so that the masks evaluated are the ones at the target sparsity).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from asrprune.decoding.decode_dir import load_model
+from asrprune.pruning.masking.callbacks import AdaptiveMasking
+from asrprune.pruning.masking.criteria import build_criterion
+from asrprune.pruning.masking.masked_models import Masks, magnitude_masks, plain_state, read_masks, with_masks
+from asrprune.pruning.masking.schedule import SparsitySchedule
+from asrprune.training.add_language import save_module
+from asrprune.training.config import deep_merge
+from asrprune.training.lightning_module import CTCModule
+from asrprune.training.train import train
+
+MONOLINGUAL = ("omp", "lth", "lsp", "adaptive")
+MULTILINGUAL = ("lap", "static", "dap")
+DAP_INITS = ("middle", "lap", "lsp")
+
+SHARED = {"per_language": False}
+PATHWAYS = {"per_language": True}
+
+
+@dataclass
+class Setup:
+    """Inputs shared by all methods.
+
+    ``method_config`` keys: ``steps`` (budget per method and sparsity), ``rounds`` (IMP/LTH/LAP/LSP), ``interval``
+    (ΔT), ``ramp_fraction``, ``stop_fraction``, ``middle_fraction``, ``adaptive`` ({criterion}), ``criteria``
+    (per-criterion options). ``train_config``: an ``asrprune train`` config (data, optim, trainer); max_steps and
+    val_check_interval are set per stage.
+    """
+
+    dense_checkpoint: Path
+    data: Path
+    languages: list[str]
+    train_config: dict
+    method_config: dict
+    exp: Path
+
+    def data_dirs(self, split: str, languages: list[str]) -> list[Path]:
+        dirs = [self.data / f"{split}_{lang}" for lang in languages]
+        for path in dirs:
+            if not path.is_dir():
+                raise OSError(f"{path}: data directory not found (--data {self.data}, languages {languages})")
+        return dirs
+
+
+@dataclass
+class Outcome:
+    """A method's result: the checkpoint serving each language, steps and wall seconds spent (prerequisites
+    included), and whether one multilingual model serves all languages."""
+
+    models: dict[str, str]
+    steps: int
+    seconds: float
+    multilingual: bool
+    stages: list[str] = field(default_factory=list)
+
+    def plus(self, other: "Outcome") -> "Outcome":
+        """This outcome charged with ``other``'s cost (a prerequisite)."""
+        return Outcome(self.models, self.steps + other.steps, self.seconds + other.seconds, self.multilingual,
+                       other.stages + self.stages)
+
+
+def run_stage(setup: Setup, exp_dir: Path, make_init: Callable[[], CTCModule], languages: list[str], steps: int,
+              callbacks: Callable[[], list] = list) -> Outcome:
+    """Train ``steps`` steps from ``make_init()`` on ``languages`` in ``exp_dir`` (or reuse a finished stage)."""
+    done = exp_dir / "stage.json"
+    if done.exists():
+        return Outcome(**json.loads(done.read_text()))
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    init = exp_dir / "init.ckpt"
+    if not init.exists():
+        save_module(make_init(), init)
+    config = deep_merge(setup.train_config, {"trainer": {
+        "max_steps": steps, "val_check_interval": steps,
+        "log_every_n_steps": min(steps, setup.train_config["trainer"].get("log_every_n_steps", 25)),
+    }})
+    started = time.time()
+    train(config, setup.data_dirs("train", languages), setup.data_dirs("dev", languages), None, exp_dir,
+          callbacks(), init_checkpoint=init)
+    last = exp_dir / "checkpoints" / "last.ckpt"
+    outcome = Outcome({lang: str(last) for lang in languages}, steps, round(time.time() - started, 1),
+                      len(languages) > 1, [str(exp_dir)])
+    done.write_text(json.dumps(asdict(outcome), indent=2) + "\n", encoding="utf-8")
+    return outcome
+
+
+def _first_row(masks: Masks) -> Masks:
+    return {name: mask[:1] for name, mask in masks.items()}
+
+
+class Methods:
+    """All methods at one target ``sparsity``; stages live under ``setup.exp / f"sparsity{pct}" / <method>``."""
+
+    def __init__(self, setup: Setup, sparsity: float):
+        self.setup = setup
+        self.sparsity = sparsity
+        self.conf = setup.method_config
+        self.root = setup.exp / f"sparsity{round(sparsity * 100)}"
+        self._dense: CTCModule | None = None
+        self._cache: dict[str, Outcome] = {}
+
+    # ---- building blocks ------------------------------------------------------------------------------------
+    @property
+    def dense(self) -> CTCModule:
+        if self._dense is None:
+            self._dense = load_model(self.setup.dense_checkpoint)
+        return self._dense
+
+    def _steps_per_language(self) -> int:
+        return max(1, self.conf["steps"] // len(self.setup.languages))
+
+    def _imp(self, exp_dir: Path, languages: list[str], steps: int, rewind: bool) -> Outcome:
+        """IMP (or LTH with ``rewind``) in ``rounds`` rounds of ``steps / rounds`` steps; one shared mask."""
+        rounds = self.conf["rounds"]
+        round_steps = max(1, steps // rounds)
+        current = with_masks(self.dense, SHARED)
+        total = None
+        for r in range(1, rounds + 1):
+            target = 1.0 - (1.0 - self.sparsity) ** (r / rounds)
+
+            def make_init(current=current, target=target):
+                kept = {name: current.model.masks.mask(name)[0] for name in current.model.masks.names}
+                mask = magnitude_masks(current, target, within=kept)
+                return with_masks(current, SHARED, mask, plain_state(self.dense) if rewind else None)
+
+            stage = run_stage(self.setup, exp_dir / f"round{r}", make_init, languages, round_steps)
+            total = stage if total is None else stage.plus(total)
+            current = load_model(stage.models[languages[0]])
+        return Outcome(total.models, total.steps, total.seconds, len(languages) > 1, total.stages)
+
+    def _per_language(self, name: str, run: Callable[[str, Path], Outcome]) -> Outcome:
+        """Run ``run(lang, dir)`` for every language; the outcome serves each language by its own model."""
+        outcomes = [run(lang, self.root / name / lang) for lang in self.setup.languages]
+        models = {lang: o.models[lang] for lang, o in zip(self.setup.languages, outcomes)}
+        return Outcome(models, sum(o.steps for o in outcomes), sum(o.seconds for o in outcomes), False,
+                       [s for o in outcomes for s in o.stages])
+
+    def _adaptive_callback(self, criterion: str, rows_schedule: SparsitySchedule, steps: int):
+        options = self.conf.get("criteria", {}).get(criterion, {})
+        interval = self.conf["interval"]
+        stop = int(steps * self.conf["stop_fraction"])
+        return lambda: [AdaptiveMasking(build_criterion(criterion, options), rows_schedule, interval, stop)]
+
+    def _lsp_masks(self) -> Masks:
+        """Per-language masks (K, *shape) from the LSP models, rows in the model's language order."""
+        lsp = self.run("lsp")
+        languages = self.dense.model.languages
+        per_lang = {lang: read_masks(lsp.models[lang]) for lang in self.setup.languages}
+        names = next(iter(per_lang.values())).keys()
+        # A model language outside setup.languages (no data here) gets the dense model's magnitude mask.
+        fallback = magnitude_masks(with_masks(self.dense, SHARED), self.sparsity)
+        return {
+            name: torch.cat([per_lang[lang][name][:1] if lang in per_lang else fallback[name] for lang in languages])
+            for name in names
+        }
+
+    # ---- methods ----------------------------------------------------------------------------------------------
+    def run(self, method: str, init: str = "middle", criterion: str = "saliency") -> Outcome:
+        """Run (or reuse) ``method``; ``init``/``criterion`` only for ``dap``."""
+        key = f"dap_{init}_{criterion}" if method == "dap" else method
+        if key not in self._cache:
+            if method == "dap":
+                self._cache[key] = self._dap(init, criterion)
+            elif method in MONOLINGUAL + MULTILINGUAL:
+                self._cache[key] = getattr(self, f"_{method}")()
+            else:
+                raise ValueError(f"unknown method {method!r}; known: {MONOLINGUAL + MULTILINGUAL}")
+        return self._cache[key]
+
+    def _omp(self) -> Outcome:
+        def one(lang: str, exp_dir: Path) -> Outcome:
+            def make_init():
+                start = with_masks(self.dense, SHARED)
+                return with_masks(start, SHARED, magnitude_masks(start, self.sparsity))
+            return run_stage(self.setup, exp_dir, make_init, [lang], self._steps_per_language())
+        return self._per_language("omp", one)
+
+    def _lth(self) -> Outcome:
+        return self._per_language(
+            "lth", lambda lang, d: self._imp(d, [lang], self._steps_per_language(), rewind=True)
+        )
+
+    def _lsp(self) -> Outcome:
+        return self._per_language(
+            "lsp", lambda lang, d: self._imp(d, [lang], self._steps_per_language(), rewind=False)
+        )
+
+    def _adaptive(self) -> Outcome:
+        criterion = self.conf["adaptive"]["criterion"]
+        steps = self._steps_per_language()
+        schedule = SparsitySchedule(0.0, self.sparsity, 0, int(steps * self.conf["ramp_fraction"]))
+        needs_scores = build_criterion(criterion).needs_scores
+        spec = {"per_language": False, "dormant_trainable": True, "scores": needs_scores}
+
+        def one(lang: str, exp_dir: Path) -> Outcome:
+            return run_stage(self.setup, exp_dir, lambda: with_masks(self.dense, spec), [lang], steps,
+                             self._adaptive_callback(criterion, schedule, steps))
+        return self._per_language("adaptive", one)
+
+    def _lap(self) -> Outcome:
+        return self._imp(self.root / "lap", self.setup.languages, self.conf["steps"], rewind=False)
+
+    def _static(self) -> Outcome:
+        masks = self._lsp_masks()
+        stage = run_stage(self.setup, self.root / "static", lambda: with_masks(self.dense, PATHWAYS, masks),
+                          self.setup.languages, self.conf["steps"])
+        return stage.plus(self.run("lsp"))
+
+    def _dap(self, init: str, criterion: str) -> Outcome:
+        if init not in DAP_INITS:
+            raise ValueError(f"unknown DAP initialisation {init!r}; known: {DAP_INITS}")
+        steps = self.conf["steps"]
+        prerequisite = None
+        if init == "middle":
+            middle = self.sparsity * self.conf["middle_fraction"]
+            schedule = SparsitySchedule(middle, self.sparsity, 0, int(steps * self.conf["ramp_fraction"]))
+        else:
+            schedule = SparsitySchedule(self.sparsity, self.sparsity)
+            prerequisite = self.run(init)
+
+        def make_init():
+            start = with_masks(self.dense, SHARED)
+            if init == "middle":
+                masks = magnitude_masks(start, schedule.initial)
+            elif init == "lap":
+                masks = _first_row(read_masks(prerequisite.models[self.setup.languages[0]]))
+            else:
+                masks = self._lsp_masks()
+            spec = {"per_language": True, "dormant_trainable": True,
+                    "scores": build_criterion(criterion).needs_scores}
+            return with_masks(self.dense, spec, masks)
+
+        stage = run_stage(self.setup, self.root / f"dap_{init}_{criterion}", make_init, self.setup.languages, steps,
+                          self._adaptive_callback(criterion, schedule, steps))
+        return stage.plus(prerequisite) if prerequisite is not None else stage

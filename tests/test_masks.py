@@ -1,0 +1,182 @@
+"""Weight masks (asrprune.model.masks): exact sparsity, pathway update rule, regrowth, export, resume."""
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+
+from asrprune.decoding.decode_dir import load_model
+from asrprune.model.masks import masked_optimizer_step, topk_mask
+from asrprune.pruning.masking.callbacks import AdaptiveMasking
+from asrprune.pruning.masking.criteria import Magnitude, Saliency
+from asrprune.pruning.masking.export import export_sparse
+from asrprune.pruning.masking.masked_models import magnitude_masks, with_masks
+from asrprune.pruning.masking.schedule import SparsitySchedule
+from asrprune.training.add_language import save_module
+from asrprune.training.config import load_config
+from asrprune.training.lightning_module import CTCModule
+from asrprune.training.train import train
+from tiny_experiment import TINY_OVERRIDES, make_tiny_data
+
+TOKENS = ["<blank>", "a", "b", "e", "ʃ"]
+ENCODER = {"output_size": 32, "attention_heads": 2, "linear_units": 64, "num_blocks": 1, "cnn_module_kernel": 3}
+
+
+def tiny_module(spec: dict | None = None) -> CTCModule:
+    torch.manual_seed(0)
+    model = {"encoder": ENCODER, "specaug": None, "output_layer": {"type": "flat"}}
+    if spec is not None:
+        model["masks"] = spec
+    return CTCModule(TOKENS, {"de": ["a", "b", "ʃ"], "fr": ["a", "e"]}, model,
+                     {"lr": 1e-2, "weight_decay": 0.1, "warmup_fraction": 0.1}, max_steps=10)
+
+
+def step_on_language(module: CTCModule, optimizer, lang_id: int) -> None:
+    """One AdamW step on a random batch of one language, through the pathway update rule."""
+    def closure():
+        optimizer.zero_grad()
+        log_probs, _ = module.model(torch.randn(2, 40, 80), torch.tensor([40, 40]), torch.tensor([lang_id] * 2))
+        log_probs.sum().neg().backward()
+    masked_optimizer_step(module.model.masks, optimizer, lambda: optimizer.step(closure))
+
+
+def test_topk_mask_keeps_exact_sparsity():
+    scores = torch.randn(37, 11)
+    for sparsity in (0.0, 0.5, 0.7, 0.9):
+        assert int(topk_mask(scores, sparsity).sum()) == round(37 * 11 * (1 - sparsity))
+    with pytest.raises(ValueError):
+        topk_mask(scores, 1.0)
+    module = with_masks(tiny_module(), {"per_language": False})
+    masks = magnitude_masks(module, 0.7)
+    module.model.masks.set_row(0, {name: m[0] for name, m in masks.items()})
+    stats = module.model.masks.statistics(module.model.languages)
+    for name in module.model.masks.names:
+        numel = module.model.masks.weight(name).numel()
+        assert int(module.model.masks.mask(name)[0].sum()) == round(numel * 0.3)
+    assert stats["sparsity"]["shared"] == pytest.approx(0.7, abs=1e-3)
+
+
+def test_masked_weights_get_no_update_from_another_languages_batch():
+    """Disjoint pathways de/fr: a French step (AdamW with momentum from a German step, weight decay) moves no weight
+    that is only German, and the forward pass uses θ ⊙ m_l."""
+    module = with_masks(tiny_module(), {"per_language": True})
+    masks = module.model.masks
+    for name in masks.names:
+        de = torch.rand(masks.weight(name).shape) < 0.5
+        masks.set_row(0, {name: de})
+        masks.set_row(1, {name: ~de})
+    optimizer = torch.optim.AdamW(module.parameters(), lr=1e-2, weight_decay=0.1)
+    step_on_language(module, optimizer, 0)  # German step: gives the German weights AdamW momentum
+    before = {name: masks.weight(name).detach().clone() for name in masks.names}
+    step_on_language(module, optimizer, 1)
+    for name in masks.names:
+        only_de = masks.mask(name)[0] & ~masks.mask(name)[1]
+        after = masks.weight(name).detach()
+        assert torch.equal(after[only_de], before[name][only_de]), name
+        assert not torch.equal(after[masks.mask(name)[1]], before[name][masks.mask(name)[1]]), name
+    # The effective weight of language 1 is θ ⊙ m_1.
+    masks.select(torch.tensor([1]), record=False)
+    name = masks.names[0]
+    module_weight = module.model.encoder.get_submodule(name).weight
+    assert torch.equal(module_weight, masks.weight(name) * masks.mask(name)[1])
+    with pytest.raises(ValueError, match="single_language_batches"):
+        module.model(torch.randn(2, 40, 80), torch.tensor([40, 40]), torch.tensor([0, 1]))
+
+
+def test_reevaluation_regrows_a_pruned_weight():
+    """Magnitude re-evaluation with dormant weights trainable: a pruned (dormant) weight that grew beyond the kept
+    ones comes back; saliency scores pruned positions from the dense effective-weight gradient."""
+    module = with_masks(tiny_module(), {"per_language": False, "dormant_trainable": True})
+    masks = module.model.masks
+    masks.set_row(0, {n: m[0] for n, m in magnitude_masks(module, 0.5).items()})
+    name = masks.names[0]
+    pruned = (~masks.mask(name)[0]).nonzero()[0].tolist()
+    optimizer = torch.optim.SGD(module.parameters(), lr=0.0)
+    step_on_language(module, optimizer, 0)
+    assert masks.weight(name).grad[tuple(pruned)] != 0  # straight-through gradient reaches the dormant weight
+    with torch.no_grad():
+        masks.weight(name)[tuple(pruned)] = 100.0
+    callback = AdaptiveMasking(Magnitude(), SparsitySchedule(0.5, 0.5), interval=1, stop_step=10)
+    record = callback.reevaluate(module, step=1)
+    assert masks.mask(name)[0][tuple(pruned)]
+    assert record["rows"][0]["regrown"] >= 1
+    assert int(masks.mask(name)[0].sum()) == round(masks.weight(name).numel() * 0.5)
+
+    # Per-language saliency: a pathway-pruned weight gets a non-zero score from its language's gradient.
+    module = with_masks(tiny_module(), {"per_language": True, "scores": True})
+    masks = module.model.masks
+    masks.set_row(1, {n: m[0] for n, m in magnitude_masks(module, 0.5).items()})
+    saliency = Saliency(decay=0.0)
+    optimizer = torch.optim.SGD(module.parameters(), lr=0.0)
+    optimizer.zero_grad()
+    log_probs, _ = module.model(torch.randn(2, 40, 80), torch.tensor([40, 40]), torch.tensor([1, 1]))
+    log_probs.sum().neg().backward()
+    saliency.before_optimizer_step(masks)
+    pruned_fr = ~masks.mask(name)[1]
+    assert (saliency.score(masks, name, 1)[pruned_fr] > 0).any()
+    assert masks.scores(name, 1).grad is None  # cleared: the model's optimizer never moves the scores
+
+
+def test_pruned_weight_stays_zero_in_the_export(tmp_path):
+    module = with_masks(tiny_module(), {"per_language": True})
+    masks = module.model.masks
+    for name in masks.names:
+        masks.set_row(0, {name: topk_mask(torch.rand(masks.weight(name).shape), 0.7)})
+        masks.set_row(1, {name: topk_mask(torch.rand(masks.weight(name).shape), 0.7)})
+    save_module(module, tmp_path / "masked.ckpt")
+    full = export_sparse(tmp_path / "masked.ckpt", tmp_path / "all.pt")
+    de = export_sparse(tmp_path / "masked.ckpt", tmp_path / "de.pt", lang="de")
+    assert de["bytes"] < full["bytes"] < full["dense_bytes"]
+    assert de["kept_fraction"] == pytest.approx(0.3, abs=0.01)
+    loaded_de = load_model(tmp_path / "de.pt")
+    assert loaded_de.model.languages == ["de"]
+    name = masks.names[0]
+    pruned = ~masks.mask(name)[0]
+    effective = loaded_de.model.encoder.get_submodule(name).weight
+    assert torch.equal(effective[pruned], torch.zeros(int(pruned.sum())))
+    assert torch.equal(effective[~pruned], masks.weight(name).detach()[~pruned])
+    # The multilingual export decodes like the checkpoint, language by language.
+    loaded_all = load_model(tmp_path / "all.pt")
+    module.eval()
+    feats, lengths = torch.randn(1, 40, 80), torch.tensor([40])
+    with torch.no_grad():
+        for lang_id in (0, 1):
+            ids = torch.tensor([lang_id])
+            assert torch.allclose(loaded_all.model(feats, lengths, ids)[0], module.model(feats, lengths, ids)[0])
+
+
+class StopAt(L.Callback):
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_resume_restores_masks_and_schedule(tmp_path):
+    tiny = make_tiny_data(tmp_path / "data")
+    config = load_config(None, TINY_OVERRIDES + ["trainer.max_steps=6", "data.single_language_batches=true",
+                                                 "trainer.val_check_interval=3"])
+    dense = train(config, tiny["train"], tiny["dev"], tiny["tokens"], tmp_path / "dense")
+    init = with_masks(load_model(dense), {"per_language": True, "scores": True, "dormant_trainable": True})
+    save_module(init, tmp_path / "init.ckpt")
+
+    def callback():
+        return AdaptiveMasking(Saliency(), SparsitySchedule(0.2, 0.6, 0, 6), interval=1, stop_step=6)
+
+    exp = tmp_path / "dap"
+    with pytest.raises(SystemExit):
+        train(config, tiny["train"], tiny["dev"], None, exp, [callback(), StopAt(5)], init_checkpoint=tmp_path / "init.ckpt")
+    saved = torch.load(exp / "checkpoints" / "last.ckpt", weights_only=False)
+    assert saved["global_step"] == 3
+    interrupted = load_model(exp / "checkpoints" / "last.ckpt").model.masks
+    assert interrupted.statistics(["de", "fr"])["sparsity"]["de"] == pytest.approx(
+        SparsitySchedule(0.2, 0.6, 0, 6).at(3), abs=0.01)
+    resumed_callback = callback()
+    train(config, tiny["train"], tiny["dev"], None, exp, [resumed_callback], init_checkpoint=tmp_path / "init.ckpt")
+    steps = [record["step"] for record in resumed_callback.history]
+    assert steps == [1, 2, 3, 4, 5, 6]  # history of the first run restored, then steps 4-6
+    assert resumed_callback.criterion.rows_seen  # saliency accumulators restored/updated
+    final = load_model(exp / "checkpoints" / "last.ckpt").model.masks
+    assert final.statistics(["de", "fr"])["sparsity"]["fr"] == pytest.approx(0.6, abs=0.01)
