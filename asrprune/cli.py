@@ -3,7 +3,9 @@
 Stages, in recipe order: ``synth`` (synthetic corpus), ``prep-commonvoice`` / ``prep-aishell`` / ``prep-hf``
 (Kaldi data directories with phone transcripts), ``make-inventory`` (shared phone set) or ``make-subwords``
 (sentencepiece targets instead of phones), ``dump-features`` (optional feature cache), ``train``, ``train-lm``
-(optional word n-gram), ``decode``, ``report``.
+(optional word n-gram), ``decode``, ``report``; for new languages ``add-language``, ``subset-data`` and
+``crosslingual-table``; for compression ``prune`` (masks: pathways, Dynamic ASR Pathways, baselines) and
+``autodfp`` / ``autodfp-table`` (data-free structured pruning).
 Run ``asrprune <stage> --help`` for each one's options and an example.
 """
 from __future__ import annotations

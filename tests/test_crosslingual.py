@@ -60,6 +60,11 @@ def test_add_language_keeps_old_languages_and_adds_phones(trained):
     assert torch.allclose(new_de[..., :shared], old_de, atol=1e-5)
 
 
+def test_add_language_refuses_a_pathway_choice_for_a_dense_model(trained):
+    with pytest.raises(ValueError, match="no per-language masks"):
+        add_language(trained, "es", NEW_PHONES, pathway="closest")
+
+
 def test_new_phone_embeddings_come_from_features_only_for_joinap(trained):
     adapted = add_language(trained, "es", NEW_PHONES)
     layer = adapted.model.output_layer

@@ -41,7 +41,10 @@ def add_language(module: CTCModule, lang: str, phones: set[str], pathway: str = 
         module.hparams.target_unit,
     )
     encoder_state = model.encoder.state_dict()
-    if model.masks is not None and model.masks.state.per_language:
+    has_pathways = model.masks is not None and model.masks.state.per_language
+    if pathway != "union" and not has_pathways:
+        raise ValueError(f"--pathway {pathway!r}: this model has no per-language masks (pathways) to choose from")
+    if has_pathways:
         known = dict(module.hparams.language_tokens)
         source = closest_language(known, phones) if pathway == "closest" else pathway
         if source != "union" and source not in model.languages:
