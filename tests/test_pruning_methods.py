@@ -1,4 +1,4 @@
-"""Pruning methods over masks (asrprune.pruning.masking) on a tiny model: the baselines' contracts, DAP, new languages."""
+"""Pruning methods over masks (asrprune.pruning.masking) on a tiny model: baselines, DAP, new languages."""
 from __future__ import annotations
 
 import pytest
@@ -10,7 +10,10 @@ from asrprune.pruning.masking.masked_models import read_masks, with_masks
 from asrprune.pruning.masking.methods import Methods, Setup
 from asrprune.pruning.masking.report import write_report
 from asrprune.pruning.masking.schedule import SparsitySchedule
-from asrprune.training.add_language import add_language, closest_language
+from asrprune.pruning.masking.unseen import unseen_language_table
+from asrprune.scoring.error_rates import ErrorCounts
+from asrprune.scoring.result_table import ResultRow, write_results
+from asrprune.training.add_language import add_language, closest_language, save_module
 from asrprune.training.config import load_config
 from asrprune.training.train import train
 from tiny_experiment import TINY_OVERRIDES, make_tiny_data
@@ -129,3 +132,25 @@ def test_grow_adapts_only_the_chosen_pathway(setup, tmp_path):
     assert all(torch.equal(after.masks.mask(n)[de], before.masks.mask(n)[de]) for n in names)
     assert not all(torch.equal(after.masks.mask(n)[fr], before.masks.mask(n)[fr]) for n in names)
     assert after.masks.statistics(after.languages)["sparsity"]["fr"] == pytest.approx(0.75, abs=1e-3)
+
+
+def test_unseen_language_table_names_each_pathway_and_reads_its_scores(setup, tmp_path):
+    module = with_masks(load_model(setup.dense_checkpoint), {"per_language": True})
+    masks = module.model.masks
+    for name in masks.names:
+        shape = masks.weight(name).shape
+        masks.set_row(0, {name: torch.rand(shape) < 0.3})
+        masks.set_row(1, {name: torch.rand(shape) < 0.4})
+    exp = tmp_path / "unseen_pl"
+    save_module(add_language(module, "pl", {"a", "ʃ", "w"}, "union"), exp / "union" / "zero_shot.ckpt")
+    save_module(add_language(module, "pl", {"a", "ʃ", "w"}, "closest"), exp / "closest" / "zero_shot.ckpt")
+    write_results([ResultRow("test_pl", "PER (greedy)", ErrorCounts(1, 1, 40, 30, 6, 4, 0))],
+                  exp / "union" / "decode_zero_shot")
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in
+            unseen_language_table(exp, "pl").splitlines()[2:]}
+    union_sparsity = masks.statistics(module.model.languages)["union_sparsity"]
+    assert rows["union"][1:4] == ["union", f"{union_sparsity:.1%}", "25.0"]  # (6 + 4) / 40 errors
+    assert rows["closest"][1:4] == ["de", f"{masks.statistics(['de', 'fr'])['sparsity']['de']:.1%}", "-"]
+    assert "dense" not in rows
+    with pytest.raises(OSError, match="zero_shot.ckpt"):
+        unseen_language_table(tmp_path / "empty", "pl")

@@ -2,26 +2,38 @@
 # Pathways recipe: unstructured pruning of the mini recipe's dense multilingual model (de/fr/es/it) with every
 # masking method at 50/70/90 % sparsity, then one table and two plots.
 #   stage 1  dense reference, then per sparsity: monolingual OMP, LTH, LSP (per-language IMP), adaptive masking;
-#            multilingual LAP, static ASR pathways, Dynamic ASR Pathways (initialisations x criteria)
+#            multilingual LAP, static ASR pathways, Dynamic ASR Pathways (middle-sparsity masks, saliency);
+#            at --compare_sparsity (70 %) also DAP's other criteria and initialisations (--dap_compare_runs)
 #   stage 2  results/results.md (PER/WER per language, steps, training time, sizes, mask sparsity/overlap),
 #            results/wer_vs_sparsity.png, results/mask_overlap.png
+#   stage 3  pathways meet JoinAP: the new language --unseen (pl) on the DAP model at --compare_sparsity, its pathway
+#            the union of the others' or the closest language's: zero-shot, few-shot with the pathway fixed, few-shot
+#            growing it (asrprune prune grow), beside the dense model; results/unseen_<lang>.md. Needs a data folder
+#            with lang_/dev_/test_<unseen> and train_<unseen>_fewshot (recipes/crosslingual stages 1-2 and 5).
 # Every method is resumable and reuses finished prerequisite stages (LSP masks for static pathways, ...).
 # --budget_scale 0.05 gives a few-minute end-to-end check; the full table is sized for ~2 h on 2 CPU cores.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 stage=1
-stop_stage=2
+stop_stage=3
 dense_checkpoint=../mini/exp/multi/checkpoints/best.ckpt
 data=../mini/data
 langs="de fr es it"
-sparsities="0.5 0.7 0.9"
+sparsities="0.7 0.5 0.9"     # 70 % first: the operating point of the DAP comparison and the mini recipe
 methods="omp lth lsp adaptive lap static"
-dap_runs="middle:saliency middle:magnitude middle:scores lap:saliency lsp:saliency"   # init:criterion
+dap_runs="middle:saliency"                                                     # init:criterion, every sparsity
+dap_compare_runs="middle:magnitude middle:scores lap:saliency lsp:saliency"  # only at compare_sparsity
+compare_sparsity=0.7
 budget_scale=1.0
 heatmap_sparsity=0.7
 exp=exp
 results=results
+unseen=pl
+unseen_data=../crosslingual/data
+unseen_model=dap_middle_saliency          # which pruned model at compare_sparsity gets the new language
+fewshot_config=../crosslingual/conf/finetune.yaml
+fewshot_sets=(--set data.feature_cache=../crosslingual/dump)
 sets=()                 # --set KEY=VALUE for the fine-tuning config, e.g. --set data.feature_cache=dump
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -33,13 +45,22 @@ while [ $# -gt 0 ]; do
     --sparsities) sparsities=$2; shift 2 ;;
     --methods) methods=$2; shift 2 ;;
     --dap_runs) dap_runs=$2; shift 2 ;;
+    --dap_compare_runs) dap_compare_runs=$2; shift 2 ;;
+    --compare_sparsity) compare_sparsity=$2; shift 2 ;;
     --budget_scale) budget_scale=$2; shift 2 ;;
     --heatmap_sparsity) heatmap_sparsity=$2; shift 2 ;;
     --exp) exp=$2; shift 2 ;;
     --results) results=$2; shift 2 ;;
     --set) sets+=(--set "$2"); shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0"; echo "options: --stage --stop_stage --dense_checkpoint --data --langs --sparsities"\
-      "--methods --dap_runs --budget_scale --heatmap_sparsity --exp --results --set KEY=VALUE"; exit 0 ;;
+    --unseen) unseen=$2; shift 2 ;;
+    --unseen_data) unseen_data=$2; shift 2 ;;
+    --unseen_model) unseen_model=$2; shift 2 ;;
+    --fewshot_config) fewshot_config=$2; shift 2 ;;
+    --fewshot_set) fewshot_sets+=(--set "$2"); shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0"; echo "options: --stage --stop_stage --dense_checkpoint --data --langs --sparsities"\
+      "--methods --dap_runs --dap_compare_runs --compare_sparsity --budget_scale --heatmap_sparsity --exp --results"\
+      "--set KEY=VALUE"\
+      "--unseen --unseen_data --unseen_model --fewshot_config --fewshot_set KEY=VALUE"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 1 ;;
   esac
 done
@@ -57,7 +78,9 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
       log "stage 1: $m at sparsity $s"
       asrprune prune run --method "$m" --sparsity "$s" "${common[@]}"
     done
-    for run in $dap_runs; do
+    runs=$dap_runs
+    [ "$s" = "$compare_sparsity" ] && runs="$dap_runs $dap_compare_runs"
+    for run in $runs; do
       log "stage 1: dap (init ${run%%:*}, criterion ${run##*:}) at sparsity $s"
       asrprune prune run --method dap --init "${run%%:*}" --criterion "${run##*:}" --sparsity "$s" "${common[@]}"
     done
@@ -66,5 +89,34 @@ fi
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   log "stage 2: table and plots"
   asrprune prune report --exp "$exp" --out "$results" --heatmap-sparsity "$heatmap_sparsity"
+fi
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  l=$unseen
+  pruned="$exp/sparsity$(python3 -c "print(round($compare_sparsity * 100))")/$unseen_model/checkpoints/last.ckpt"
+  u="$exp/unseen_$l"
+  decode() {  # decode CHECKPOINT OUT: PER and lexicon WER on the new language's test set
+    asrprune decode --checkpoint "$1" --data "$unseen_data/test_$l" --lexicon "$unseen_data/lang_$l/lexicon.txt" \
+      --out "$2"
+  }
+  fewshot=(--train "$unseen_data/train_${l}_fewshot" --dev "$unseen_data/dev_$l" "${fewshot_sets[@]}")
+  for start in dense union closest; do
+    log "stage 3: $l from the $start model: zero-shot, few-shot"
+    if [ "$start" = dense ]; then from=$dense_checkpoint pathway=(); else from=$pruned pathway=(--pathway "$start"); fi
+    [ -f "$u/$start/zero_shot.ckpt" ] || asrprune add-language --checkpoint "$from" --lang "$l" \
+      --lexicon "$unseen_data/lang_$l/lexicon.txt" "${pathway[@]}" --out "$u/$start/zero_shot.ckpt"
+    [ -f "$u/$start/decode_zero_shot/results.json" ] || decode "$u/$start/zero_shot.ckpt" "$u/$start/decode_zero_shot"
+    asrprune train --config "$fewshot_config" --init "$u/$start/zero_shot.ckpt" --exp "$u/$start/few_shot" \
+      "${fewshot[@]}"
+    [ -f "$u/$start/decode_few_shot/results.json" ] || \
+      decode "$u/$start/few_shot/checkpoints/last.ckpt" "$u/$start/decode_few_shot"
+    if [ "$start" != dense ]; then
+      log "stage 3: $l from the $start pathway, grown during few-shot fine-tuning"
+      asrprune prune grow --checkpoint "$u/$start/zero_shot.ckpt" --lang "$l" --train-config "$fewshot_config" \
+        --exp "$u/$start/grown" "${fewshot[@]}"
+      [ -f "$u/$start/decode_grown/results.json" ] || \
+        decode "$u/$start/grown/checkpoints/last.ckpt" "$u/$start/decode_grown"
+    fi
+  done
+  asrprune prune unseen-table --exp "$u" --lang "$l" --out "$results/unseen_$l.md"
 fi
 log "pathways recipe done"

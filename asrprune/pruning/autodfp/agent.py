@@ -21,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3 import SAC
+from stable_baselines3.common.logger import Logger
 
 from asrprune.pruning.autodfp.baselines import uniform_plan
 from asrprune.pruning.autodfp.budget import Budget
@@ -127,6 +128,7 @@ def search(module, budget: Budget, distortion, episodes: int = 200, warmup_episo
     agent = SAC("MlpPolicy", env, learning_starts=warmup_episodes * steps, batch_size=128, gamma=0.99,
                 train_freq=1, gradient_steps=1, learning_rate=1e-3, policy_kwargs={"net_arch": [64, 64]},
                 seed=seed, device="cpu", verbose=0)
+    agent.set_logger(Logger(folder=None, output_formats=[]))  # SB3's default logger makes a /tmp/SB3-* folder per run
     agent.learn(total_timesteps=episodes * steps)
     obs, _ = env.reset()
     for _ in range(steps):  # the final deterministic policy's episode also competes for the best plan

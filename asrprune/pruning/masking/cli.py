@@ -1,5 +1,6 @@
-"""``asrprune prune run|export|report|grow``: pruning methods with masks (ASR pathways), their export, their table,
-and growing a new language's pathway during few-shot fine-tuning."""
+"""``asrprune prune run|export|report|grow|unseen-table``: pruning methods with masks (ASR pathways), their export,
+their table, growing a new language's pathway during few-shot fine-tuning, and the table of a new language's
+pathway choices."""
 from __future__ import annotations
 
 import argparse
@@ -20,6 +21,7 @@ from asrprune.pruning.masking.masked_models import with_masks
 from asrprune.pruning.masking.methods import DAP_INITS, MONOLINGUAL, MULTILINGUAL, Methods, Setup
 from asrprune.pruning.masking.report import write_report
 from asrprune.pruning.masking.schedule import SparsitySchedule
+from asrprune.pruning.masking.unseen import unseen_language_table
 from asrprune.training.add_language import save_module
 from asrprune.training.config import load_config
 from asrprune.training.train import train
@@ -141,6 +143,13 @@ def grow_cli(args: argparse.Namespace) -> None:
     print(f"best checkpoint: {best}")
 
 
+def unseen_table_cli(args: argparse.Namespace) -> None:
+    table = unseen_language_table(Path(args.exp), args.lang)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(table, encoding="utf-8")
+    print(table, end="")
+
+
 def register_cli(subparsers) -> None:
     parser = subparsers.add_parser(
         "prune",
@@ -221,3 +230,15 @@ def register_cli(subparsers) -> None:
     grow.add_argument("--exp", required=True)
     grow.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a train-config value")
     grow.set_defaults(func=grow_cli)
+
+    unseen = commands.add_parser(
+        "unseen-table", help="table of a new language's pathway choices (zero-shot, few-shot, grown)",
+        description="Reads <exp>/{dense,union,closest}/ as written by recipes/pathways/run.sh stage 3 (layout in "
+        "asrprune/pruning/masking/unseen.py) and writes one row per start: the pathway's origin and sparsity, "
+        "zero-shot PER/WER, few-shot PER/WER with the pathway fixed and with it grown.",
+        epilog="example: asrprune prune unseen-table --exp exp/unseen_pl --lang pl --out results/unseen_pl.md",
+    )
+    unseen.add_argument("--exp", required=True)
+    unseen.add_argument("--lang", required=True)
+    unseen.add_argument("--out", required=True)
+    unseen.set_defaults(func=unseen_table_cli)
