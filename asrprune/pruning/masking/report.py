@@ -50,20 +50,30 @@ def markdown_table(records: list[dict]) -> str:
 
 
 def plot_wer_vs_sparsity(records: list[dict], out: Path) -> None:
-    """Average WER (PER where no lexicon) per method against target sparsity; the dense model as a line."""
-    metric = "wer" if records[0]["wer"] else "per"
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    """Average WER (left) and PER (right) per method against target sparsity, the dense model as a dashed line.
+
+    Sparse monolingual methods (one model per language) are dashed, multilingual ones solid; each method has its own
+    colour (tab10, then three dark ones) and marker, so that the 11 methods stay apart. A panel is left out where no record has that
+    metric (no lexicon: no WER)."""
+    metrics = [m for m in ("wer", "per") if records[0][m]]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.5), squeeze=False)
     methods = sorted({r["method"] for r in records if r["method"] != "dense"})
-    for method in methods:
-        points = sorted((r["sparsity"], _mean(r[metric])) for r in records if r["method"] == method)
-        ax.plot([p[0] * 100 for p in points], [p[1] for p in points], marker="o", label=method)
-    for r in records:
-        if r["method"] == "dense":
-            ax.axhline(_mean(r[metric]), color="black", linestyle="--", label="dense")
-    ax.set_xlabel("sparsity of the prunable encoder weights (%)")
-    ax.set_ylabel(f"average {metric.upper()} over languages (%)")
-    ax.legend(fontsize=7, ncol=2)
-    ax.grid(alpha=0.3)
+    colours = list(plt.get_cmap("tab10").colors) + ["#000080", "#8b0000", "#556b2f"]
+    markers = "osD^v<>phX*"
+    for ax, metric in zip(axes[0], metrics):
+        for i, method in enumerate(methods):
+            points = sorted((r["sparsity"], _mean(r[metric])) for r in records if r["method"] == method)
+            monolingual = not next(r for r in records if r["method"] == method)["multilingual"]
+            ax.plot([p[0] * 100 for p in points], [p[1] for p in points], marker=markers[i % len(markers)],
+                    color=colours[i % len(colours)], linestyle="--" if monolingual else "-",
+                    label=method + (" (monolingual)" if monolingual else ""))
+        for r in records:
+            if r["method"] == "dense":
+                ax.axhline(_mean(r[metric]), color="black", linestyle=":", label="dense")
+        ax.set_xlabel("sparsity of the prunable encoder weights (%)")
+        ax.set_ylabel(f"average {metric.upper()} over languages (%)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
