@@ -32,6 +32,7 @@ import yaml
 from asrprune.benchmarking.machine import machine_description
 from asrprune.model.conformer_ctc import ctc_loss
 from asrprune.model.masks import masked_optimizer_step, topk_mask
+from asrprune.phonology.phonological_vectors import phonological_vector
 from asrprune.pruning.masking.callbacks import AdaptiveMasking
 from asrprune.pruning.masking.criteria import Saliency
 from asrprune.pruning.masking.schedule import SparsitySchedule
@@ -46,9 +47,23 @@ SPECS = {
 }
 
 
+def phone_tokens(count: int = 74) -> list[str]:
+    """``count`` IPA phones that have phonological vectors (so the mini config's JoinAP layer can be built), the
+    size of the mini recipe's inventory; which phones they are does not change the cost."""
+    letters = "a b d e f h i j k l m n o p r s t u v w x y z ç ð ø ŋ œ ɐ ɑ ɔ ə ɛ ɡ ɣ ɪ ɲ ɾ ʁ ʃ ʊ ʎ ʏ ʒ β θ ʝ ɥ".split()
+    phones = []
+    for phone in letters + [p + "ː" for p in letters] + [p + "ʲ" for p in letters]:
+        try:
+            phonological_vector(phone)
+        except ValueError:
+            continue
+        phones.append(phone)
+    return phones[:count]
+
+
 def build(config: dict, spec: dict | None) -> CTCModule:
     torch.manual_seed(0)
-    tokens = ["<blank>"] + [f"p{i}" for i in range(74)]
+    tokens = ["<blank>"] + phone_tokens()
     model = {**config["model"], "masks": spec} if spec else dict(config["model"])
     module = CTCModule(tokens, {lang: tokens[1:] for lang in LANGUAGES}, model, config["optim"], max_steps=10_000)
     if spec:
