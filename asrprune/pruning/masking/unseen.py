@@ -56,7 +56,8 @@ def _last_checkpoint(train_dir: Path) -> Path | None:
 
 def unseen_language_table(exp: Path, lang: str) -> str:
     """Markdown: one row per start (dense, union, closest) with the pathway's origin and sparsity, zero-shot PER/WER,
-    few-shot PER/WER with the pathway fixed, and few-shot PER/WER with the pathway grown (its sparsity after)."""
+    few-shot PER/WER with the pathway fixed, few-shot PER/WER with the pathway grown, and the share of the grown
+    pathway's weights that were not in it at the start."""
     header = ["start", "pathway of " + lang, "sparsity", "zero-shot PER", "zero-shot WER", "few-shot PER",
               "few-shot WER", "grown PER", "grown WER", "grown: new weights vs start"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
