@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Create .venv with asrprune and its dependencies, and make sure espeak-ng is installed.
-# Idempotent: a second run with an unchanged setup.cfg does nothing (it checks a stamp file).
+# Create .venv with asrprune and the exact package versions of requirements/lock.txt, and make sure espeak-ng is
+# installed. Idempotent: a second run with an unchanged lock, setup.cfg and pyproject.toml does nothing (it checks a
+# stamp file holding their hash). A changed lock reinstalls: `uv pip sync` adds, upgrades and removes packages until
+# the venv holds exactly what the lock lists. How to refresh the lock: README.md, "Refreshing the lock".
 set -euo pipefail
 cd "$(dirname "$0")"
 venv=.venv
 stamp=$venv/.asrprune-installed
-want=$(sha256sum setup.cfg pyproject.toml | sha256sum | cut -c1-16)
+lock=requirements/lock.txt
+uv_pin=requirements/uv.txt
+want=$(sha256sum setup.cfg pyproject.toml "$lock" "$uv_pin" | sha256sum | cut -c1-16)
 
 if ! command -v espeak-ng >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -23,9 +27,13 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 fi
 python=${PYTHON:-python3}
 [ -x $venv/bin/python ] || "$python" -m venv $venv
-# pip >= 25 refuses espnet's dependency ci_sdr (a direct URL dependency in one of its extras); 24.x installs it.
-$venv/bin/pip install -q --disable-pip-version-check "pip>=23,<25"
-echo "bootstrap: installing asrprune and dependencies into $venv (first time: a few minutes, ~5 GB with torch)"
-$venv/bin/pip install -q --disable-pip-version-check -e ".[test]"
+# uv installs the lock several times faster than pip (README, "Install time"); it is itself pinned, with hashes,
+# and bootstrapped from pip so that this script stays the only set-up step.
+$venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r "$uv_pin"
+echo "bootstrap: installing the locked environment into $venv (first time: a few minutes, ~5 GB with torch)"
+# sync leaves exactly what the lock lists (uv is in it), then asrprune goes in without dependencies: they are all in
+# the lock, and tests/test_lock.py fails if setup.cfg asks for something the lock does not satisfy.
+$venv/bin/uv pip sync -q --python $venv/bin/python --require-hashes "$lock"
+$venv/bin/uv pip install -q --python $venv/bin/python --no-deps -e .
 echo "$want" > "$stamp"
 echo "bootstrap: done"
