@@ -14,6 +14,13 @@ import argparse
 import os
 import sys
 
+from asrprune.environment import EnvironmentMismatch, check_torch_pair
+
+try:
+    check_torch_pair()
+except EnvironmentMismatch as mismatch:  # before any stage imports torchaudio: one line, not a traceback
+    sys.exit(f"asrprune: error: {mismatch}")
+
 from asrprune.data import subset, targets
 from asrprune.data.audio import AudioReadError
 from asrprune.decoding import decode_dir, ngram_lm
@@ -24,7 +31,7 @@ from asrprune.scoring import crosslingual_table, report
 from asrprune.training import add_language, dump_features, train
 from data_prep import aishell, commonvoice, hf_datasets, synth
 from data_prep.espeak import EspeakError
-from data_prep.synth import SynthError
+from data_prep.synth import SynthError  # noqa: E402  (the stages import torchaudio, checked above)
 
 STAGES = (
     synth, commonvoice, aishell, hf_datasets, subset, inventory_cli, targets, dump_features, train, add_language,

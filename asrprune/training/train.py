@@ -72,11 +72,26 @@ def _finished(last_checkpoint: Path, max_steps: int) -> bool:
     return state.get("global_step", 0) >= max_steps
 
 
-def resolve_precision(config_precision: str) -> str:
-    """``auto`` means bf16 autocast on CUDA and float32 on the CPU."""
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 matrix products in hardware (AVX512-BF16 or AMX), where bf16 autocast pays."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def resolve_precision(config_precision: str, accelerator: str = "auto") -> str:
+    """Lightning precision for ``precision: auto`` on the accelerator that will actually run the model.
+
+    - CUDA: ``bf16-mixed`` where the GPU computes bf16 natively (Ampere and newer), else ``16-mixed`` (V100, T4);
+    - CPU: ``bf16-mixed`` where the processor has AVX512-BF16 or AMX (training the mini model 1.7x faster,
+      benchmarks/results/train_speed_ab.md, with the same dev PER), else ``32-true``.
+    Autocast leaves the CTC loss and the log-softmax in float32 (``ConformerCTC.forward`` casts the logits).
+    Any other value is passed to Lightning as it is.
+    """
     if config_precision != "auto":
         return config_precision
-    return "bf16-mixed" if torch.cuda.is_available() else "32-true"
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    if on_gpu:
+        return "bf16-mixed" if torch.cuda.is_bf16_supported(including_emulation=False) else "16-mixed"
+    return "bf16-mixed" if cpu_has_native_bf16() else "32-true"
 
 
 def train(
@@ -135,7 +150,7 @@ def train(
         default_root_dir=exp_dir,
         max_steps=max_steps,
         check_val_every_n_epoch=None,
-        precision=resolve_precision(trainer_conf.pop("precision")),
+        precision=resolve_precision(trainer_conf.pop("precision"), trainer_conf.get("accelerator", "auto")),
         logger=TensorBoardLogger(exp_dir, name="tensorboard", version=""),
         callbacks=[
             best, stats, LearningRateMonitor(logging_interval="step"), TQDMProgressBar(refresh_rate=10), *callbacks
