@@ -1,0 +1,63 @@
+"""The provenance record stored with every result: which code, command, config, model, data and machine made it.
+
+A result file is only quotable if a reader can re-make it: the commit (and whether the tree had uncommitted
+changes), the exact command line, the config, a hash of the checkpoint it read, the data it ran on, the machine, the
+date, and what else was running on the machine while it was timed (given by the caller; a benchmark cannot see it).
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import platform
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from asrprune.benchmarking.machine import machine_description
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def git_commit(repo: Path = REPO) -> dict:
+    """``{"commit": sha, "dirty": bool}`` of ``repo``, or ``{"commit": None}`` outside a git checkout."""
+    try:
+        sha = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+        status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None}
+    return {"commit": sha, "dirty": bool(status.strip())}
+
+
+def file_sha256(path: str | Path, length: int = 16) -> str:
+    """First ``length`` hex digits of the SHA-256 of a file (checkpoints: which weights a result came from)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:length]
+
+
+def provenance(other_load: str, device: str = "cpu", config: dict | None = None,
+               checkpoints: list[str | Path] = (), data: dict | list | None = None) -> dict:
+    """The record: commit, command, date, machine, versions, and the given config, checkpoint hashes and data."""
+    record = {
+        **git_commit(),
+        "command": shlex.join(sys.argv),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_description(device),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "other_load": other_load,
+    }
+    if config is not None:
+        record["config"] = config
+    if checkpoints:
+        record["checkpoints"] = {str(path): file_sha256(path) for path in checkpoints}
+    if data is not None:
+        record["data"] = data
+    return record
