@@ -38,6 +38,8 @@ done
 
 source "$here/../common.sh"
 cd "$here"
+mkdir -p "$exp"
+export RECIPE_TIMES=${RECIPE_TIMES:-$here/$exp/recipe_times.tsv}  # stage start times (benchmarks/recipe_record.py)
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   log "stage 1: synthesise corpus ($langs)"

@@ -1,0 +1,64 @@
+"""Collect what a mini-recipe run produced into one committed result file with its provenance record.
+
+Reads, from a finished ``recipes/mini/run.sh`` run: the stage start times that the recipe's log() wrote
+(``<exp>/recipe_times.tsv``), the test table (``<exp>/RESULTS.md``), the training summary
+(``<exp>/train_summary.json``), the pruned-model table (``<exp>/pathways/results/results.md``) and the corpus
+summary (``corpora/.../synth_summary.json`` when present); writes them with the commit, machine, date, checkpoint hash
+and what else was running into ``--out`` (JSON) and prints the stage durations.
+
+    python benchmarks/recipe_record.py --recipe recipes/mini --exp exp/multi --wall-seconds 900 \\
+        --other-load "nothing else" --out benchmarks/results/mini_recipe.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import yaml
+
+from asrprune.benchmarking.provenance import provenance
+
+
+def stage_durations(times_tsv: Path, end: float) -> list[dict]:
+    """``[{"stage": message, "seconds": s}]``: each logged line lasts until the next one (the last until ``end``)."""
+    rows = [line.split("\t", 1) for line in times_tsv.read_text(encoding="utf-8").splitlines() if line.strip()]
+    starts = [(float(t), message) for t, message in rows]
+    stops = [t for t, _ in starts[1:]] + [end]
+    return [{"stage": message, "seconds": round(stop - start)} for (start, message), stop in zip(starts, stops)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", default="recipes/mini")
+    parser.add_argument("--exp", default="exp/multi", help="the recipe's --exp, relative to --recipe")
+    parser.add_argument("--wall-seconds", type=float, required=True, help="wall time of the whole run.sh")
+    parser.add_argument("--other-load", required=True, help="what else ran on the machine during the run")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    exp = Path(args.recipe) / args.exp
+    times = exp / "recipe_times.tsv"
+    rows = times.read_text(encoding="utf-8").splitlines()
+    end = float(rows[-1].split("\t")[0])  # the recipe's last log line ("mini recipe done") ends the run
+    stages = stage_durations(times, end)
+    summaries = sorted(Path(args.recipe, "corpora").glob("synth_summary.json"))
+    pruned = exp / "pathways" / "results" / "results.md"
+    record = {
+        "wall_seconds": args.wall_seconds,
+        "stages": stages[:-1],
+        "results": (exp / "RESULTS.md").read_text(encoding="utf-8"),
+        "train_summary": json.loads((exp / "train_summary.json").read_text(encoding="utf-8")),
+        "pruned_results": pruned.read_text(encoding="utf-8") if pruned.exists() else None,
+        "corpus": json.loads(summaries[0].read_text(encoding="utf-8")) if summaries else None,
+        "provenance": provenance(args.other_load, checkpoints=[exp / "checkpoints" / "best.ckpt"],
+                                 config=yaml.safe_load((exp / "config.yaml").read_text(encoding="utf-8"))),
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    for stage in stages[:-1]:
+        print(f"{stage['seconds']:6d} s  {stage['stage']}")
+    print(f"{args.wall_seconds:6.0f} s  whole run")
+
+
+if __name__ == "__main__":
+    main()
