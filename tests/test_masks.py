@@ -180,3 +180,37 @@ def test_resume_restores_masks_and_schedule(tmp_path):
     assert resumed_callback.criterion.rows_seen  # saliency accumulators restored/updated
     final = load_model(exp / "checkpoints" / "last.ckpt").model.masks
     assert final.statistics(["de", "fr"])["sparsity"]["fr"] == pytest.approx(0.6, abs=0.01)
+
+
+# GPU-only findings: this machine has no GPU, so these skip here; benchmarks/gpu_smoke.py runs the same paths
+# (a DAP saliency run interrupted and resumed, CUDA decoding of a compact export) wherever a GPU is lent.
+needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none on this machine)")
+
+
+@needs_gpu
+def test_saliency_state_restored_on_the_cpu_updates_on_the_gpu():
+    module = with_masks(tiny_module(), {"per_language": True, "scores": True}).cuda()
+    masks = module.model.masks
+    saliency = Saliency()
+    # What a resumed run gets: the EMA as read from the checkpoint, on the CPU.
+    saliency.load_state_dict({"ema": {n: torch.ones(masks.mask(n).shape) for n in masks.names}, "rows_seen": [0]})
+    feats, lengths, ids = torch.randn(2, 40, 80), torch.tensor([40, 40]), torch.tensor([0, 0])
+    log_probs, _ = module.model(feats.cuda(), lengths.cuda(), ids.cuda())
+    log_probs.sum().neg().backward()
+    saliency.before_optimizer_step(masks)
+    assert saliency.score(masks, masks.names[0], 0).device.type == "cuda"
+
+
+@needs_gpu
+def test_compact_export_decodes_on_the_gpu(tmp_path):
+    module = with_masks(tiny_module(), {"per_language": True})
+    masks = module.model.masks
+    for name in masks.names:
+        masks.set_row(0, {name: topk_mask(torch.rand(masks.weight(name).shape), 0.7)})
+    save_module(module, tmp_path / "masked.ckpt")
+    export_sparse(tmp_path / "masked.ckpt", tmp_path / "all.pt")
+    feats, lengths, ids = torch.randn(1, 40, 80), torch.tensor([40]), torch.tensor([0])
+    with torch.no_grad():
+        on_cpu = load_model(tmp_path / "all.pt").model(feats, lengths, ids)[0]
+        on_gpu = load_model(tmp_path / "all.pt", "cuda").model(feats.cuda(), lengths.cuda(), ids.cuda())[0]
+    assert torch.allclose(on_gpu.cpu(), on_cpu, atol=1e-4)

@@ -26,15 +26,21 @@ class Batch:
     target_lengths: torch.Tensor
     lang_ids: torch.Tensor
 
-    def to(self, device: torch.device | str) -> "Batch":
+    def _map(self, fn) -> "Batch":
+        """The batch with ``fn`` applied to every tensor."""
         return dataclasses.replace(
             self,
-            feats=self.feats.to(device),
-            feat_lengths=self.feat_lengths.to(device),
-            targets=self.targets.to(device),
-            target_lengths=self.target_lengths.to(device),
-            lang_ids=self.lang_ids.to(device),
+            **{f.name: fn(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "uttids"},
         )
+
+    def pin_memory(self) -> "Batch":
+        """Page-locked copy; ``DataLoader(pin_memory=True)`` calls this (it pins custom batches through it)."""
+        return self._map(torch.Tensor.pin_memory)
+
+    def to(self, device: torch.device | str) -> "Batch":
+        """The batch on ``device``; the copies are asynchronous from pinned memory (the training loader pins on
+        CUDA), so the host does not wait for them."""
+        return self._map(lambda tensor: tensor.to(device, non_blocking=True))
 
 
 class CTCDataset(torch.utils.data.Dataset):

@@ -46,7 +46,8 @@ DEFAULT_WORD_SCORE = -3.0
 def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> CTCModule:
     """Load a trained module, in eval mode on ``device``, from a Lightning checkpoint or a compact sparse export
     (``asrprune prune export``: kept weights and bit-packed masks, :func:`asrprune.model.masks.pack_sparse`)."""
-    stored = torch.load(checkpoint, map_location=device, weights_only=False)
+    # Read on the CPU: unpacking the bit-packed masks goes through numpy, then the module moves to ``device``.
+    stored = torch.load(checkpoint, map_location="cpu", weights_only=False)
     if is_sparse_export(stored):
         module = CTCModule(**stored["hyper_parameters"])
         module.load_state_dict(unpack_sparse(stored, stored["encoder_prefix"]))
@@ -66,8 +67,13 @@ def decode_data_dir(
     word_score: float = DEFAULT_WORD_SCORE,
     max_batch_seconds: float = 120.0,
     device: str = "cpu",
+    max_padded_seconds: float | None = None,
 ) -> list[ResultRow]:
     """Decode ``data_dir`` and write hypotheses, alignments and scores to ``out_dir``.
+
+    Batches hold at most ``max_batch_seconds`` of audio, and at most ``max_padded_seconds`` (default: the same)
+    counted after padding (longest utterance x batch size), so one long clip among short ones is decoded in a small
+    batch and the memory follows the budget, not the clip (``inf``: no padded bound, the behaviour before).
 
     Phone models give PER of greedy decoding and, with a lexicon, WER (CER for zh) of beam search. Subword models
     (``asrprune make-subwords``) give WER (CER for zh) of greedy decoding. Returns the result rows.
@@ -86,7 +92,8 @@ def decode_data_dir(
     lang = languages[0]
     features = FeatureCache(None, FbankConfig(module.hparams.model["num_mel_bins"]))  # extraction is part of the RTF
     dataset = CTCDataset(utterances, None, model.languages, feature_cache=features)
-    batches = BucketBatchSampler(dataset.durations(), dataset.languages(), max_batch_seconds, shuffle=False)
+    batches = BucketBatchSampler(dataset.durations(), dataset.languages(), max_batch_seconds, shuffle=False,
+                                 max_padded_seconds=max_padded_seconds)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=collate)
     beam = None
     if lexicon_path is not None:

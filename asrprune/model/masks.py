@@ -37,7 +37,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -80,17 +80,27 @@ class MaskState:
     seen: set = field(default_factory=set)
 
     def select(self, lang_ids: torch.Tensor, record: bool) -> None:
-        """Use the mask of the batch's language (lang_ids long (B,)); per-language masks need one language."""
+        """Use the mask of the batch's language (lang_ids long (B,)); per-language masks need one language.
+
+        The row must be known on the host to pick the mask, so per-language masks read ``lang_ids`` once per
+        forward (one device-to-host copy on a GPU).
+        """
         if self.per_language:
-            first = int(lang_ids[0])
-            if bool((lang_ids != first).any()):
+            ids = set(lang_ids.tolist())
+            if len(ids) != 1:
                 raise ValueError(
                     "per-language masks (pathways) need single-language batches: set data.single_language_batches: "
-                    f"true in the training config (this batch has language ids {sorted(set(lang_ids.tolist()))})"
+                    f"true in the training config (this batch has language ids {sorted(ids)})"
                 )
-            self.current = first
+            self.current = ids.pop()
         if record:
             self.seen.add(self.current)
+
+    def seen_rows(self, device: torch.device) -> torch.Tensor:
+        """Bool (num_masks,) on ``device``: the rows used since the last step (the current one if none)."""
+        rows = torch.zeros(self.num_masks, dtype=torch.bool)
+        rows[sorted(self.seen or {self.current})] = True
+        return rows.to(device, non_blocking=True)
 
 
 class _MaskedWeight(torch.autograd.Function):
@@ -126,12 +136,15 @@ class PathwayMask(nn.Module):
             nn.ParameterList(nn.Parameter(torch.zeros(shape)) for _ in range(state.num_masks)) if scores else None
         )
 
-    def trainable(self, rows: Iterable[int]) -> torch.Tensor:
-        """Bool (*shape): positions an optimizer step after batches of mask ``rows`` may change."""
-        allowed = self.masks[sorted(rows)].any(0)
-        if self.state.dormant_trainable:
-            allowed |= ~self.masks.any(0)
-        return allowed
+    def trainable(self, rows: torch.Tensor) -> torch.Tensor:
+        """Bool (*shape): positions an optimizer step after batches of the mask rows set in ``rows`` (bool (K,), on
+        the masks' device, so no host synchronisation) may change."""
+        selected = rows.view(-1, *(1,) * (self.masks.dim() - 1))
+        return self._with_dormant((self.masks & selected).any(0))
+
+    def _with_dormant(self, allowed: torch.Tensor) -> torch.Tensor:
+        """``allowed`` (bool (*shape)) plus the weights in no mask row when those are trainable."""
+        return allowed | ~self.masks.any(0) if self.state.dormant_trainable else allowed
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         row = self.state.current
@@ -139,7 +152,7 @@ class PathwayMask(nn.Module):
         needs_function = torch.is_grad_enabled() and (self.scores is not None or self.state.dormant_trainable)
         if not needs_function:
             return weight * mask
-        grad_mask = self.trainable([row]) if self.state.dormant_trainable else mask
+        grad_mask = self._with_dormant(mask)
         scores = self.scores[row] if self.scores is not None else None
         return _MaskedWeight.apply(weight, mask, grad_mask, scores)
 
@@ -222,16 +235,19 @@ class ModelMasks:
         ``overlap[i][j]`` = |m_i ∧ m_j| / |m_i ∨ m_j| (Jaccard; 1 on the diagonal). With a shared mask every
         language has the same row. ``union_sparsity`` is what must be stored to serve all languages.
         """
+        # Accumulated on the masks' device and read once at the end (one host synchronisation, not one per tensor).
+        device = self.mask(self.names[0]).device
         rows = range(self.state.num_masks)
-        kept = torch.zeros(len(rows), len(rows), dtype=torch.float64)
+        kept = torch.zeros(len(rows), len(rows), dtype=torch.float64, device=device)
         either = torch.zeros_like(kept)
-        union = 0
+        union = torch.zeros((), dtype=torch.float64, device=device)
         for name in self.names:
             masks = self.mask(name).flatten(1).double()
             kept += masks @ masks.T
             count = masks.sum(1)
             either += count[:, None] + count[None, :] - masks @ masks.T
-            union += int(self.mask(name).any(0).sum())
+            union += masks.amax(0).sum()
+        kept, either, union = kept.cpu(), either.cpu(), int(union)
         total = self.num_weights()
         labels = languages if self.state.per_language else ["shared"]
         overlap = (kept / either.clamp_min(1)).tolist()
@@ -260,14 +276,16 @@ def initial_scores(weight: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return mask.float() + magnitude / magnitude.max().clamp_min(1e-12)
 
 
-def _rows_seen_by_all_ranks(state: MaskState) -> set[int]:
-    """Mask rows used since the last step, on every process: under DDP the gradients of all ranks' languages are
-    averaged, so every rank must let the same pathways change to keep the replicas identical."""
-    rows = state.seen or {state.current}
+def _rows_seen_by_all_ranks(state: MaskState, device: torch.device) -> torch.Tensor:
+    """Bool (K,) on ``device``: mask rows used since the last step, on any process. Under DDP the gradients of all
+    ranks' languages are averaged, so every rank must let the same pathways change to keep the replicas identical
+    (with ``data.same_language_across_ranks`` all ranks used the same row and the union is that row). One
+    all_reduce of K bytes on the device (before: an all_gather_object of pickled lists through the host)."""
+    rows = state.seen_rows(device)
     if state.per_language and torch.distributed.is_available() and torch.distributed.is_initialized():
-        gathered: list = [None] * torch.distributed.get_world_size()
-        torch.distributed.all_gather_object(gathered, sorted(rows))
-        rows = {row for ranks_rows in gathered for row in ranks_rows}
+        rows = rows.to(torch.uint8)
+        torch.distributed.all_reduce(rows, op=torch.distributed.ReduceOp.MAX)
+        rows = rows.bool()
     return rows
 
 
@@ -282,7 +300,7 @@ def _snapshot(masks: ModelMasks, optimizer: torch.optim.Optimizer) -> Iterator[C
         saved.append((name, weight, weight.detach().clone(), state))
 
     def restore() -> None:
-        rows = _rows_seen_by_all_ranks(masks.state)
+        rows = _rows_seen_by_all_ranks(masks.state, saved[0][1].device)
         with torch.no_grad():
             for name, weight, before, state in saved:
                 trainable = masks.parametrization(name).trainable(rows)
@@ -351,10 +369,12 @@ def unpack_sparse(packed: Mapping, prefix: str) -> dict[str, torch.Tensor]:
     for name, entry in packed["sparse"].items():
         shape = entry["shape"]
         numel = math.prod(shape)
-        bits = np.unpackbits(entry["masks"].numpy(), axis=1, count=numel).astype(bool)
-        rows = torch.from_numpy(bits).view(-1, *shape)
-        weight = torch.zeros(shape, dtype=entry["values"].dtype)
-        weight[rows.any(0)] = entry["values"]
+        # numpy unpacks the bits, on the host whatever device the export was loaded onto.
+        bits = np.unpackbits(entry["masks"].cpu().numpy(), axis=1, count=numel).astype(bool)
+        values = entry["values"]
+        rows = torch.from_numpy(bits).view(-1, *shape).to(values.device)
+        weight = torch.zeros(shape, dtype=values.dtype, device=values.device)
+        weight[rows.any(0)] = values
         state[_original_key(prefix, name)] = weight
         state[_masks_key(prefix, name)] = rows
     return state

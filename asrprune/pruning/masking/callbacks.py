@@ -70,14 +70,19 @@ class AdaptiveMasking(L.Callback):
         sparsity = self.schedule.at(step)
         rows = self.rows if self.rows is not None else range(masks.state.num_masks)
         record = {"step": step, "sparsity": sparsity, "rows": {}}
+        # Counts stay on the masks' device until one read per re-evaluation (one host synchronisation instead of
+        # two per weight and row: ~1,300 on the 12 x 256 model with 5 languages).
+        counts = []
         for row in rows:
             regrown = pruned = 0
             for name in masks.names:
                 old = masks.mask(name)[row].clone()
                 new = topk_mask(self.criterion.score(masks, name, row), sparsity)
-                regrown += int((new & ~old).sum())
-                pruned += int((old & ~new).sum())
+                regrown = regrown + (new & ~old).sum()
+                pruned = pruned + (old & ~new).sum()
                 masks.set_row(row, {name: new})
+            counts.append(torch.stack([regrown, pruned]))
+        for row, (regrown, pruned) in zip(rows, torch.stack(counts).tolist()):
             record["rows"][row] = {"regrown": regrown, "pruned": pruned}
         self.history.append(record)
         pl_module.log("mask/sparsity", sparsity)

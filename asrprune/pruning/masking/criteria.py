@@ -70,18 +70,29 @@ class Saliency(Criterion):
         self.ema: dict[str, torch.Tensor] = {}
         self.rows_seen: set[int] = set()
 
+    def _ema(self, masks: ModelMasks, name: str, like: torch.Tensor) -> torch.Tensor:
+        """The EMA of ``name`` on ``like``'s device and dtype, created as zeros when missing.
+
+        A resumed run restores the EMA where the checkpoint was read (the CPU), while the gradients live on the
+        model's device (a GPU): the EMA moves there once, at its first use.
+        """
+        ema = self.ema.get(name)
+        if ema is None:
+            ema = torch.zeros_like(masks.mask(name), dtype=like.dtype, device=like.device)
+        self.ema[name] = ema = ema.to(like.device)
+        return ema
+
     def before_optimizer_step(self, masks: ModelMasks) -> None:
         for name, row, grad in _take_score_gradients(masks):
-            if name not in self.ema:
-                self.ema[name] = torch.zeros_like(masks.mask(name), dtype=grad.dtype)
-            self.ema[name][row].mul_(self.decay).add_(grad.abs(), alpha=1.0 - self.decay)
+            self._ema(masks, name, grad)[row].mul_(self.decay).add_(grad.abs(), alpha=1.0 - self.decay)
             self.rows_seen.add(row)
 
     def score(self, masks: ModelMasks, name: str, row: int) -> torch.Tensor:
         """The row's EMA; a row without any batch yet keeps its mask (pruning further by magnitude inside it)."""
+        weight = masks.weight(name)
         if row not in self.rows_seen:
-            return initial_scores(masks.weight(name), masks.mask(name)[row])
-        return self.ema[name][row]
+            return initial_scores(weight, masks.mask(name)[row])
+        return self._ema(masks, name, weight.detach())[row]
 
     def state_dict(self) -> dict:
         return {"ema": self.ema, "rows_seen": sorted(self.rows_seen)}
