@@ -8,9 +8,11 @@ paths that leave ``wav/``).
 
 As in ESPnet's recipe, an utterance is kept only if the transcript has it: a wav without a transcript line is
 dropped as ``no transcript``; a transcript line whose speaker's split folder has no wav for it is dropped as
-``missing audio`` in that split. Utterance id = wav basename (it already starts with ``BAC009`` + speaker, so
-ids sort by speaker), speaker = parent folder. The text keeps the transcript's word segmentation; CER scoring
-removes the spaces. Output and filtering: see :mod:`data_prep.common`.
+``missing audio`` in that split. A transcript line whose speaker has no folder in any split belongs to no split;
+it is dropped as ``no speaker folder`` in the report of the first split imported (``train`` by default).
+Utterance id = wav basename (it already starts with ``BAC009`` + speaker, so ids sort by speaker), speaker =
+parent folder. The text keeps the transcript's word segmentation; CER scoring removes the spaces. Output and
+filtering: see :mod:`data_prep.common`.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from asrprune.data.prep_report import PrepReport
+from asrprune.data.text_files import read_utf8_lines
 from data_prep.common import (
     DEFAULT_MAX_DURATION,
     DEFAULT_MIN_DURATION,
@@ -61,14 +64,13 @@ def import_aishell(
         if speaker_dir.is_dir()
     }
     unplaced = sorted(uttid for uttid in transcript if _speaker_of(uttid) not in speaker_split)
-    if unplaced:
-        print(
-            f"aishell: {len(unplaced)} transcript lines name speakers with no audio folder in any split, "
-            f"not imported (first: {', '.join(unplaced[:5])})"
-        )
     reports = {}
     for split in splits:
         report = PrepReport(data_dir_path(out_root, split, LANG).name)
+        if split == splits[0]:
+            for uttid in unplaced:
+                speaker = _speaker_of(uttid) or "(no S<4 digits> speaker in the id)"
+                report.drop(uttid, "no speaker folder", f"no {wav_root}/{{{','.join(SPLITS)}}}/{speaker}")
         wavs = {wav.stem: wav for wav in sorted((wav_root / split).glob("*/*.wav"))}
         for uttid, wav in wavs.items():
             if uttid not in transcript:
@@ -95,18 +97,18 @@ def import_aishell(
 
 
 def read_transcript(path: Path) -> dict[str, str]:
-    """``{uttid: text}`` from ``<uttid> <text>`` lines; raise :class:`CorpusFormatError` naming a repeated id."""
+    """``{uttid: text}`` from ``<uttid> <text>`` lines; raise :class:`CorpusFormatError` naming the file and line
+    of a repeated id or of a line that is not UTF-8."""
     if not path.is_file():
         raise CorpusFormatError(f"{path}: no such file (expected the AISHELL-1 transcript)")
     transcript: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            uttid, _, text = line.strip().partition(" ")
-            if not uttid:
-                continue
-            if uttid in transcript:
-                raise CorpusFormatError(f"{path}:{lineno}: utterance {uttid!r} repeated")
-            transcript[uttid] = text.strip()
+    for lineno, line in enumerate(read_utf8_lines(path, CorpusFormatError), 1):
+        uttid, _, text = line.strip().partition(" ")
+        if not uttid:
+            continue
+        if uttid in transcript:
+            raise CorpusFormatError(f"{path}:{lineno}: utterance {uttid!r} repeated")
+        transcript[uttid] = text.strip()
     return transcript
 
 

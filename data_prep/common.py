@@ -3,8 +3,9 @@
 An importer parses its corpus format into :class:`Candidate` objects (utterance id, audio, raw transcript,
 speaker) and hands them to :func:`prepare_split`, which for ``out_root/<split>_<lang>/``
 
-1. normalises the transcript and drops it if empty (``empty text``) or if it holds characters the language's G2P
-   cannot read (``untranscribable characters``);
+1. normalises the transcript and drops it if it holds a number with no single reading (``unreadable number``,
+   see :mod:`asrprune.phonology.normalise`), if it is empty (``empty text``) or if it holds characters the
+   language's G2P cannot read (``untranscribable characters``);
 2. decodes the audio to 16 kHz mono and dumps it to ``wav/<uttid>.wav`` (an existing dump is reused, so a second
    or interrupted run decodes only what is missing); a missing or undecodable source is dropped
    (``missing audio`` / ``unreadable audio``);
@@ -31,7 +32,7 @@ from asrprune.data.audio import AudioReadError, load_audio, load_audio_bytes, wr
 from asrprune.data.kaldi_dir import Utterance, write_data_dir
 from asrprune.data.prep_report import PrepReport
 from asrprune.phonology.lexicon import Lexicon
-from asrprune.phonology.normalise import normalise_text, untranscribable_characters
+from asrprune.phonology.normalise import UnreadableNumber, normalise_text, untranscribable_characters
 
 DEFAULT_MIN_DURATION = 0.1  # seconds; ESPnet asr.sh min_wav_duration
 DEFAULT_MAX_DURATION = 20.0  # seconds; ESPnet asr.sh max_wav_duration
@@ -171,7 +172,11 @@ def _screen_and_dump(
             report.drop(candidate.uttid, "duplicate utterance id", _source_name(candidate.audio))
             continue
         seen_ids.add(candidate.uttid)
-        text = normalise_text(candidate.text, lang)
+        try:
+            text = normalise_text(candidate.text, lang)
+        except UnreadableNumber as err:
+            report.drop(candidate.uttid, "unreadable number", f"{err} (raw text {candidate.text!r})")
+            continue
         if not text:
             report.drop(candidate.uttid, "empty text", f"raw text {candidate.text!r}")
             continue

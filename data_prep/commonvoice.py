@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Iterator
 
 from asrprune.data.prep_report import PrepReport
+from asrprune.data.text_files import read_utf8_lines
 from asrprune.phonology.languages import LANGUAGES, get_language
 from data_prep.common import (
     DEFAULT_MAX_DURATION,
@@ -48,19 +49,19 @@ def import_commonvoice(
 ) -> dict[str, PrepReport]:
     """Import ``splits`` of language ``lang`` into ``out_root/<split>_<lang>/``; durations in seconds.
 
-    Every split's TSV header is checked before anything is written: a missing file or required column raises
-    :class:`CorpusFormatError` naming the file and column.
+    Every split's TSV is read before anything is written: a missing file or required column, or a line that is
+    not UTF-8, raises :class:`CorpusFormatError` naming the file (and line) and leaves ``out_root`` untouched.
     """
     get_language(lang)
     lang_dir = find_language_dir(release_dir, lang)
     tsv_files = {split: lang_dir / f"{split}.tsv" for split in splits}
-    for tsv in tsv_files.values():
-        read_header(tsv)
-    reports = {}
+    first_rows: dict[str, str] = {}  # shared by the splits, so a clip in two splits is flagged too
+    split_rows = {}
     for split, tsv in tsv_files.items():
         report = PrepReport(data_dir_path(out_root, split, lang).name)
-        rows = list(read_clips_tsv(tsv, lang_dir / "clips", report))
-        reports[split] = prepare_split(
+        split_rows[split] = (report, list(read_clips_tsv(tsv, lang_dir / "clips", report, first_rows)))
+    return {
+        split: prepare_split(
             rows,
             split=split,
             lang=lang,
@@ -70,7 +71,8 @@ def import_commonvoice(
             min_duration=min_duration,
             max_duration=max_duration,
         )
-    return reports
+        for split, (report, rows) in split_rows.items()
+    }
 
 
 def find_language_dir(release_dir: str | Path, lang: str) -> Path:
@@ -96,9 +98,11 @@ def read_header(tsv: Path) -> list[str]:
     return header
 
 
-def read_clips_tsv(tsv: Path, clips_dir: Path, report: PrepReport) -> Iterator[Candidate]:
-    """Yield one :class:`Candidate` per data row of ``tsv``; rows with the wrong number of fields are dropped
-    into ``report`` as ``malformed row`` (detail: file, line number, field counts). Blank lines are skipped."""
+def read_clips_tsv(tsv: Path, clips_dir: Path, report: PrepReport, first_rows: dict[str, str]) -> Iterator[Candidate]:
+    """Yield one :class:`Candidate` per data row of ``tsv``; blank lines are skipped. Dropped into ``report``:
+    rows with the wrong number of fields (``malformed row``; detail: file, line number, field counts) and rows
+    naming a clip that an earlier row named (``duplicate clip``; ``first_rows`` maps each clip to its first
+    ``file:line``; it is updated, and shared by the splits), so one recording never becomes two utterances."""
     header = read_header(tsv)
     column = {name: header.index(name) for name in REQUIRED_COLUMNS}
     lines = _tsv_lines(tsv)
@@ -112,8 +116,13 @@ def read_clips_tsv(tsv: Path, clips_dir: Path, report: PrepReport) -> Iterator[C
             continue
         client_id = kaldi_id(fields[column["client_id"]])
         clip = fields[column["path"]]
+        uttid = kaldi_id(client_id, Path(clip).stem)
+        if clip in first_rows:
+            report.drop(uttid, "duplicate clip", f"{tsv}:{lineno}: {clip} already on {first_rows[clip]}")
+            continue
+        first_rows[clip] = f"{tsv.name}:{lineno}"
         yield Candidate(
-            uttid=kaldi_id(client_id, Path(clip).stem),
+            uttid=uttid,
             audio=clips_dir / clip,
             text=fields[column["sentence"]],
             speaker=client_id,
@@ -122,14 +131,11 @@ def read_clips_tsv(tsv: Path, clips_dir: Path, report: PrepReport) -> Iterator[C
 
 def _tsv_lines(tsv: Path) -> Iterator[tuple[int, list[str]]]:
     """(line number, fields) of each line of ``tsv``, tab-separated with quotes taken literally (QUOTE_NONE);
-    raise :class:`CorpusFormatError` naming the file if it is not UTF-8."""
-    with open(tsv, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        try:
-            for fields in reader:
-                yield reader.line_num, fields
-        except UnicodeDecodeError as err:
-            raise CorpusFormatError(f"{tsv}: not UTF-8 (byte {err.object[err.start:err.end]!r})") from None
+    a byte-order mark before the header is removed, and a line that is not UTF-8 raises
+    :class:`CorpusFormatError` naming the file and line (:func:`~asrprune.data.text_files.read_utf8_lines`)."""
+    reader = csv.reader(read_utf8_lines(tsv, CorpusFormatError), delimiter="\t", quoting=csv.QUOTE_NONE)
+    for fields in reader:
+        yield reader.line_num, fields
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:

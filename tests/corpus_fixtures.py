@@ -47,8 +47,8 @@ CV_OLD_COLUMNS = ("path", "sentence", "client_id", "up_votes", "down_votes", "ag
 
 @dataclasses.dataclass(frozen=True)
 class CvRow:
-    """One TSV row: ``audio`` is ``"ok"`` (an mp3 of ``seconds``), ``"corrupt"`` (random bytes) or ``"missing"``
-    (no file); ``outcome`` is what the importer must do with it: ``"kept"`` or the drop reason."""
+    """One TSV row: ``audio`` is ``"ok"`` (an mp3 of ``seconds``), ``"corrupt"`` (random bytes), ``"empty"`` (a
+    zero-byte file) or ``"missing"`` (no file); ``outcome`` is what the importer must do with it: ``"kept"`` or the drop reason."""
 
     client_id: str
     clip: str
@@ -68,6 +68,9 @@ CV_ROWS = {
         CvRow("c3d2", "common_voice_de_6.mp3", "Ja", "too short", seconds=0.05),
         CvRow("c3d2", "common_voice_de_7.mp3", "Eine sehr lange Aufnahme", "too long", seconds=20.5),
         CvRow("a1f0", "common_voice_de_8.mp3", "Das kostet fünf €", "untranscribable characters"),
+        CvRow("a1f0", "common_voice_de_30.mp3", "Es kostet 1.234,5 Euro.", "kept"),
+        CvRow("b2e1", "common_voice_de_31.mp3", "Am 3. Mai", "unreadable number"),
+        CvRow("b2e1", "common_voice_de_32.mp3", "Guten Abend", "unreadable audio", audio="empty"),
     ),
     "dev": (
         CvRow("d4c3", "common_voice_de_10.mp3", "Wir fahren morgen nach Berlin.", "kept"),
@@ -80,7 +83,11 @@ CV_ROWS = {
 }
 CV_MALFORMED_SPLIT = "train"
 CV_MALFORMED_LINE = 4  # a row whose sentence holds a tab, written after the second data row (header = line 1)
-CV_NORMALISED_TEXT = {"common_voice_de_1": "guten morgen wie gehts", "common_voice_de_2": "das ist ein test"}
+CV_NORMALISED_TEXT = {
+    "common_voice_de_1": "guten morgen wie gehts",
+    "common_voice_de_2": "das ist ein test",
+    "common_voice_de_30": "es kostet eintausendzweihundertvierunddreißig komma fünf euro",
+}
 
 
 def write_commonvoice_release(
@@ -106,8 +113,30 @@ def write_commonvoice_release(
                 (clips / row.clip).write_bytes(encode_audio(row.seconds, CV_SAMPLE_RATE, seed, "MP3"))
             elif row.audio == "corrupt":
                 (clips / row.clip).write_bytes(np.random.default_rng(seed).bytes(2000))
+            elif row.audio == "empty":
+                (clips / row.clip).write_bytes(b"")
         (release / CV_LANG / f"{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return release
+
+
+def write_cv_split(
+    lang_dir: Path,
+    split: str,
+    rows: list[tuple[str, ...]],
+    columns: tuple[str, ...] = ("client_id", "path", "sentence"),
+    encoding: str = "utf-8",
+) -> Path:
+    """Write ``lang_dir/<split>.tsv`` with header ``columns`` and ``rows`` (one value per column) in ``encoding``
+    (``"utf-8-sig"`` puts a byte-order mark first) and a 1 s 48 kHz mp3 in ``lang_dir/clips/`` for each clip of
+    the ``path`` column (which ``columns`` must hold) that is not there yet. Returns the TSV."""
+    (lang_dir / "clips").mkdir(parents=True, exist_ok=True)
+    for seed, row in enumerate(rows):
+        clip = lang_dir / "clips" / row[columns.index("path")]
+        if not clip.exists():
+            clip.write_bytes(encode_audio(1.0, CV_SAMPLE_RATE, seed, "MP3"))
+    tsv = lang_dir / f"{split}.tsv"
+    tsv.write_text("".join("\t".join(fields) + "\n" for fields in (columns, *rows)), encoding=encoding)
+    return tsv
 
 
 def _cv_field(row: CvRow, column: str, seed: int) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import data_prep.aishell
 import data_prep.common
 import data_prep.commonvoice
 import data_prep.hf_datasets
-from asrprune.data.kaldi_dir import REQUIRED_FILES, read_data_dir, read_table
+from asrprune.data.kaldi_dir import REQUIRED_FILES, DataDirError, read_data_dir, read_table
 from asrprune.data.prep_report import PrepReport
 from asrprune.phonology.lexicon import Lexicon
 from corpus_fixtures import (
@@ -29,6 +31,7 @@ from corpus_fixtures import (
     HF_ROWS,
     write_aishell,
     write_commonvoice_release,
+    write_cv_split,
     write_hf_parquet,
     write_hf_saved,
 )
@@ -104,7 +107,13 @@ def test_commonvoice_drop_details_name_line_file_and_value(cv_import):
     details = {uttid: (reason, detail) for uttid, reason, detail in reports["train"].dropped}
     malformed = details[f"train.tsv:{CV_MALFORMED_LINE}"][1]
     assert malformed.endswith(f"train.tsv line {CV_MALFORMED_LINE}: 14 fields, header has 13")
-    assert "common_voice_de_3.mp3" in details["b2e1-common_voice_de_3"][1]
+    assert details["b2e1-common_voice_de_3"][1].endswith(
+        "common_voice_de_3.mp3: cannot decode audio (corrupt, truncated or not an audio format libsndfile reads)"
+    )
+    assert details["b2e1-common_voice_de_32"][1].endswith("common_voice_de_32.mp3: empty file (0 bytes)")
+    assert details["b2e1-common_voice_de_31"][1] == (
+        "'3.' before more text: a German ordinal or a sentence end (raw text 'Am 3. Mai')"
+    )
     assert details["c3d2-common_voice_de_5"][1].endswith("common_voice_de_5.mp3: no such file")
     assert details["c3d2-common_voice_de_6"][1] == "0.050 s < 0.1 s"
     assert details["c3d2-common_voice_de_7"][1] == "20.500 s > 20.0 s"
@@ -136,7 +145,7 @@ def test_commonvoice_rerun_is_identical_and_decodes_only_what_failed(cv_import, 
     import_commonvoice(release, CV_LANG, out)
     second_seconds = time.perf_counter() - start
     assert snapshot(out) == before
-    assert decoded == ["common_voice_de_3.mp3"]  # only the corrupt clip, which has no dump to reuse
+    assert decoded == ["common_voice_de_3.mp3", "common_voice_de_32.mp3"]  # corrupt and empty: no dump to reuse
     print(f"commonvoice import: first run {first_seconds:.2f} s, second run {second_seconds:.2f} s")
     assert second_seconds < first_seconds
 
@@ -160,12 +169,26 @@ def test_commonvoice_tsv_without_sentence_column_fails_before_writing(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_commonvoice_tsv_that_is_not_utf8_is_named(tmp_path):
+def test_commonvoice_tsv_that_is_not_utf8_is_named_with_its_line(tmp_path):
     lang_dir = tmp_path / "de"
-    (lang_dir / "clips").mkdir(parents=True)
-    (lang_dir / "dev.tsv").write_bytes(b"client_id\tpath\tsentence\na\tb.mp3\tGr\xfc\xdfe\n")  # Latin-1
-    with pytest.raises(CorpusFormatError, match=r"de/dev\.tsv: not UTF-8 \(byte b'\\xfc'\)"):
-        import_commonvoice(lang_dir, "de", tmp_path / "out", splits=("dev",))
+    write_cv_split(lang_dir, "train", [("a", "a.mp3", "Hallo")])
+    write_cv_split(lang_dir, "dev", [("a", "a.mp3", "Hallo"), ("b", "b.mp3", "Grüße")], encoding="latin-1")
+    expected = r"de/dev\.tsv:3: not UTF-8 \(byte b'\\xfc' at column 11\); convert the file to UTF-8"
+    with pytest.raises(CorpusFormatError, match=expected):
+        import_commonvoice(lang_dir, "de", tmp_path / "out", splits=("train", "dev"))
+    assert not (tmp_path / "out").exists()  # every TSV is read before the good train split is written
+
+
+def test_commonvoice_strips_a_bom_and_drops_rows_repeating_a_clip(tmp_path):
+    lang_dir = tmp_path / "de"
+    write_cv_split(lang_dir, "train", [("a", "x.mp3", "Hallo"), ("b", "x.mp3", "Welt")], encoding="utf-8-sig")
+    write_cv_split(lang_dir, "test", [("c", "x.mp3", "Tag"), ("c", "y.mp3", "Nacht")])
+    reports = import_commonvoice(lang_dir, "de", tmp_path / "out", splits=("train", "test"))
+    assert (reports["train"].kept, reports["test"].kept) == (1, 1)
+    first = "x.mp3 already on train.tsv:2"
+    assert reports["train"].dropped == [("b-x", "duplicate clip", f"{lang_dir / 'train.tsv'}:3: {first}")]
+    assert reports["test"].dropped == [("c-x", "duplicate clip", f"{lang_dir / 'test.tsv'}:2: {first}")]
+    assert read_table(tmp_path / "out" / "train_de" / "utt2spk") == {"a-x": "a"}  # client_id found despite the BOM
 
 
 def test_commonvoice_without_language_folder_names_what_it_expected(tmp_path):
@@ -178,6 +201,12 @@ def test_commonvoice_without_language_folder_names_what_it_expected(tmp_path):
 
 def test_kaldi_id_replaces_whitespace_and_slashes():
     assert kaldi_id("spk 1", "clips/a b.mp3") == "spk_1-clips_a_b.mp3"
+
+
+def test_read_table_names_file_line_and_byte_that_is_not_utf8(tmp_path):
+    (tmp_path / "text").write_bytes(b"u1 hallo\nu2 gr\xfc\xdfe\n")
+    with pytest.raises(DataDirError, match=r"text:2: not UTF-8 \(byte b'\\xfc' at column 6\)"):
+        read_table(tmp_path / "text")
 
 
 def test_prepare_split_drops_repeated_ids_and_words_without_pronunciation(tmp_path, monkeypatch):
@@ -242,6 +271,29 @@ def test_aishell_rerun_is_identical_and_extracts_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(data_prep.common, "load_audio", refuse)
     import_aishell(root, tmp_path / "out", splits=("dev",))
     assert snapshot(tmp_path / "out") == before
+
+
+def test_aishell_transcript_line_without_speaker_folder_is_a_counted_drop(tmp_path):
+    root = write_aishell(tmp_path / "corpus", archived=False)
+    with open(root / "data_aishell" / "transcript" / "aishell_transcript_v0.8.txt", "a", encoding="utf-8") as f:
+        f.write("BAC009S0999W0001 没有 文件夹\n")
+    reports = import_aishell(root, tmp_path / "out", splits=("dev", "test"))
+    wav_root = root / "data_aishell" / "wav"
+    assert reports["dev"].dropped == [
+        ("BAC009S0999W0001", "no speaker folder", f"no {wav_root}/{{train,dev,test}}/S0999")
+    ]
+    assert reports["test"].dropped == []  # counted once, in the first split imported
+    assert ("BAC009S0999W0001", "no speaker folder") in drop_reasons(tmp_path / "out" / "dev_zh")
+
+
+def test_aishell_transcript_that_is_not_utf8_is_named_with_its_line(tmp_path):
+    root = write_aishell(tmp_path / "corpus", archived=False)
+    transcript = root / "data_aishell" / "transcript" / "aishell_transcript_v0.8.txt"
+    transcript.write_bytes(transcript.read_bytes() + "BAC009S0002W0126 限购\n".encode("gbk"))
+    line = len(AISHELL_TRANSCRIPT) + 1
+    expected = rf"aishell_transcript_v0\.8\.txt:{line}: not UTF-8 \(byte b'\\xcf' at column 18\)"
+    with pytest.raises(CorpusFormatError, match=expected):
+        import_aishell(root, tmp_path / "out")
 
 
 def test_aishell_without_transcript_names_the_file(tmp_path):
@@ -338,3 +390,27 @@ def test_cli_subcommands_run_the_importers(tmp_path, hf_sources):
     assert (args.release, args.splits, args.min_duration, args.max_duration) == (Path("r"), ["dev"], 0.1, 20.0)
     with pytest.raises(SystemExit):
         parser.parse_args(["prep-hf", "--source", "s", "--lang", "de", "--out", "o", "--split-map", "nonsense"])
+
+
+def test_cli_import_error_is_one_line_on_stderr(tmp_path, capsys):
+    from asrprune.cli import main  # imported here: it loads every stage (torch, Lightning, ESPnet)
+
+    lang_dir = tmp_path / "de"
+    write_cv_split(lang_dir, "dev", [("a", "a.mp3", "Grüße")], encoding="latin-1")
+    argv = ["prep-commonvoice", "--release", str(lang_dir), "--lang", "de", "--out", str(tmp_path / "out"),
+            "--splits", "dev"]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        f"asrprune prep-commonvoice: error: {lang_dir / 'dev.tsv'}:2: not UTF-8 (byte b'\\xfc' at column 11); "
+        "convert the file to UTF-8"
+    ]
+
+
+def test_importing_the_model_prints_nothing_on_stdout():
+    """ESPnet prints "Failed to import Flash Attention" on its first import; every command imports the model."""
+    command = [sys.executable, "-c", "import asrprune.model.conformer_ctc"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""

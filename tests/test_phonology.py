@@ -8,7 +8,7 @@ import asrprune.phonology.lexicon as lexicon_module
 from asrprune.phonology.inventory import BLANK, UNK, InventoryError, PhoneInventory
 from asrprune.phonology.languages import LANGUAGES, get_language
 from asrprune.phonology.lexicon import Lexicon, LexiconError
-from asrprune.phonology.normalise import normalise_text, untranscribable_characters, zh_cardinal
+from asrprune.phonology.normalise import UnreadableNumber, normalise_text, untranscribable_characters, zh_cardinal
 from asrprune.phonology.subwords import SubwordTokenizer, train_sentencepiece
 
 # --- languages ---------------------------------------------------------------------------------------------
@@ -46,6 +46,51 @@ def test_language_specs():
 )
 def test_normalise_text(lang, raw, expected):
     assert normalise_text(raw, lang) == expected
+
+
+@pytest.mark.parametrize(
+    "lang, raw, expected",
+    [
+        ("de", "1.234,5", "eintausendzweihundertvierunddreißig komma fünf"),
+        ("de", "1.234 Bäume", "eintausendzweihundertvierunddreißig bäume"),  # a point before 3 digits groups
+        ("de", "1,5 Liter", "eins komma fünf liter"),
+        ("de", "Es kamen 12\u202f000 Leute.", "es kamen zwölftausend leute"),  # narrow no-break space
+        ("de", "Es waren 21.", "es waren einundzwanzig"),  # a final point ends the sentence
+        ("de", "1990 200", "eintausendneunhundertneunzig zweihundert"),  # 4 digits before the space: two numbers
+        ("fr", "1 234,5 mètres", "mille deux cent trente quatre virgule cinq mètres"),
+        ("fr", "12\u00a0000 habitants", "douze mille habitants"),
+        ("es", "1.234,5", "mil doscientos treinta y cuatro coma cinco"),
+        ("es", "2,5 kilos", "dos coma cinco kilos"),
+        ("it", "1.234,5", "milleduecentotrentaquattro virgola cinque"),
+        ("it", "0,5", "zero virgola cinque"),
+        ("pl", "1 234,5", "tysiąc dwieście trzydzieści cztery przecinek pięć"),
+        ("pl", "2,5 litra", "dwa przecinek pięć litra"),
+        ("zh", "1,234.5元", "一千二百三十四点五元"),
+    ],
+)
+def test_normalise_reads_decimal_commas_and_thousands_separators(lang, raw, expected):
+    assert normalise_text(raw, lang) == expected
+
+
+@pytest.mark.parametrize(
+    "lang, raw, reason",
+    [
+        ("de", "3,14", r"'3,14': speakers read a 2-digit fraction digit by digit or as one number"),
+        ("de", "am 3. Mai", r"'3\.' before more text: a German ordinal or a sentence end"),
+        ("pl", "3. maja", r"'3\.' before more text: a Polish ordinal or a sentence end"),
+        ("de", "am 1.5.2020", r"'1\.5\.2020': a point that does not group three digits \(a date, a time"),
+        ("it", "alle 13.30", r"'13\.30': a point that does not group three digits"),
+        ("de", "1,2,3", r"'1,2,3': more than one decimal comma"),
+        ("es", "1,234", r"'1,234': a decimal comma in Spain, a thousands comma in Latin America"),
+        ("fr", "le 1er mai", r"'1er': a number glued to letters \(an ordinal or a unit\)"),
+        ("it", "5km", r"'5km': a number glued to letters"),
+        ("zh", "1,5", r"'1,5': a comma or point between digits that is neither a thousands comma"),
+        ("zh", "1.2.3", r"'1\.2\.3': a comma or point between digits"),
+    ],
+)
+def test_normalise_refuses_numbers_without_one_reading(lang, raw, reason):
+    with pytest.raises(UnreadableNumber, match=reason):
+        normalise_text(raw, lang)
 
 
 @pytest.mark.parametrize(
@@ -109,6 +154,13 @@ def test_lexicon_load_errors_name_file_and_line(tmp_path, content, message):
     path = tmp_path / "lexicon.txt"
     path.write_text(content, encoding="utf-8")
     with pytest.raises(LexiconError, match=message):
+        Lexicon.load(path)
+
+
+def test_lexicon_that_is_not_utf8_names_file_line_and_byte(tmp_path):
+    path = tmp_path / "lexicon.txt"
+    path.write_bytes("ohne oː n ə\n".encode() + "süß z y s\n".encode("latin-1"))
+    with pytest.raises(LexiconError, match=r"lexicon\.txt:2: not UTF-8 \(byte b'\\xfc' at column 2\)"):
         Lexicon.load(path)
 
 

@@ -15,6 +15,9 @@ import torch
 import torchaudio
 
 SAMPLE_RATE = 16000
+# libsndfile says this for any file it cannot open, also for an existing file that is corrupt or in a format it
+# does not know; the callers have checked that the file exists, so it is replaced by what it means here.
+_LIBSNDFILE_CANNOT_OPEN = "File does not exist or is not a regular file"
 
 
 class AudioReadError(RuntimeError):
@@ -26,11 +29,15 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise AudioReadError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise AudioReadError(f"{path}: empty file (0 bytes)")
     return decode_audio(path, str(path), sample_rate)
 
 
 def load_audio_bytes(data: bytes, name: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Like :func:`load_audio` for encoded audio held in memory; errors name ``name`` (e.g. a dataset row)."""
+    if not data:
+        raise AudioReadError(f"{name}: empty file (0 bytes)")
     return decode_audio(io.BytesIO(data), name, sample_rate)
 
 
@@ -40,7 +47,10 @@ def decode_audio(source: Path | BinaryIO, name: str, sample_rate: int) -> np.nda
         samples, file_rate = soundfile.read(source, dtype="float32", always_2d=True)
     except Exception as err:  # libsndfile raises LibsndfileError, RuntimeError or TypeError by format
         # LibsndfileError's error_string omits the object's address that str() holds for in-memory files.
-        raise AudioReadError(f"{name}: cannot decode audio ({getattr(err, 'error_string', err)})") from None
+        reason = str(getattr(err, "error_string", err))
+        if reason.startswith(_LIBSNDFILE_CANNOT_OPEN):
+            reason = "corrupt, truncated or not an audio format libsndfile reads"
+        raise AudioReadError(f"{name}: cannot decode audio ({reason})") from None
     if samples.shape[0] == 0:
         raise AudioReadError(f"{name}: no samples")
     mono = samples.mean(axis=1)

@@ -19,6 +19,8 @@ import dataclasses
 from pathlib import Path
 from typing import Iterable
 
+from asrprune.data.text_files import read_utf8_lines
+
 REQUIRED_FILES = ("wav.scp", "text", "utt2spk", "utt2lang", "utt2dur", "phones")
 
 
@@ -107,20 +109,20 @@ def read_data_dir(path: str | Path) -> list[Utterance]:
 
 
 def read_table(file: str | Path) -> dict[str, str]:
-    """Read ``<key> <value...>`` lines into a dict (value may be empty or contain spaces)."""
+    """Read ``<key> <value...>`` lines into a dict (value may be empty or contain spaces); raise
+    :class:`DataDirError` naming the file and line of a repeated key or a line that is not UTF-8."""
     file = Path(file)
     if not file.is_file():
         raise DataDirError(f"{file}: missing")
     table: dict[str, str] = {}
-    with open(file, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue
-            key, _, value = line.partition(" ")
-            if key in table:
-                raise DataDirError(f"{file}:{lineno}: key {key!r} repeated")
-            table[key] = value.strip()
+    for lineno, line in enumerate(read_utf8_lines(file, DataDirError), 1):
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            continue
+        key, _, value = line.partition(" ")
+        if key in table:
+            raise DataDirError(f"{file}:{lineno}: key {key!r} repeated")
+        table[key] = value.strip()
     return table
 
 

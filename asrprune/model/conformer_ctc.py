@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import torch
-from espnet2.asr.encoder.conformer_encoder import ConformerEncoder
-from espnet2.asr.specaug.specaug import SpecAug
 from torch import nn
 
+from asrprune.model.espnet_modules import ConformerEncoder, SpecAug
 from asrprune.model.masks import ModelMasks
 from asrprune.model.output_layers import build_output_layer
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
+from asrprune.data.text_files import read_utf8_lines
 from asrprune.phonology.g2p import words_to_phones
 from asrprune.phonology.segments import phone_token_problem
 
@@ -29,20 +30,19 @@ class Lexicon(Mapping[str, tuple[str, ...]]):
     @classmethod
     def load(cls, path: str | Path) -> Lexicon:
         """Read a Kaldi ``lexicon.txt``; raise :class:`LexiconError` naming ``file:line`` on a bad line
-        (no phones, a word listed twice, or a phone that is not an NFD panphon segment)."""
+        (not UTF-8, no phones, a word listed twice, or a phone that is not an NFD panphon segment)."""
         path = Path(path)
         lexicon = cls()
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                fields = line.split()
-                if not fields:
-                    continue
-                if fields[0] in lexicon:
-                    raise LexiconError(f"{path}:{lineno}: word {fields[0]!r} listed twice")
-                problem = _entry_problem(fields[0], tuple(fields[1:]))
-                if problem:
-                    raise LexiconError(f"{path}:{lineno}: {problem}")
-                lexicon._entries[fields[0]] = tuple(fields[1:])
+        for lineno, line in enumerate(read_utf8_lines(path, LexiconError), 1):
+            fields = line.split()
+            if not fields:
+                continue
+            if fields[0] in lexicon:
+                raise LexiconError(f"{path}:{lineno}: word {fields[0]!r} listed twice")
+            problem = _entry_problem(fields[0], tuple(fields[1:]))
+            if problem:
+                raise LexiconError(f"{path}:{lineno}: {problem}")
+            lexicon._entries[fields[0]] = tuple(fields[1:])
         return lexicon
 
     @classmethod
