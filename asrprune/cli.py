@@ -11,6 +11,7 @@ Run ``asrprune <stage> --help`` for each one's options and an example.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 
@@ -29,6 +30,7 @@ from asrprune.pruning.autodfp import cli as autodfp_cli, table as autodfp_table
 from asrprune.pruning.masking import cli as masking_cli
 from asrprune.scoring import crosslingual_table, report
 from asrprune.training import add_language, dump_features, train
+from asrprune.training.checkpoints import read_checkpoint
 from data_prep import aishell, commonvoice, hf_datasets, synth
 from data_prep.espeak import EspeakError
 from data_prep.synth import SynthError  # noqa: E402  (the stages import torchaudio, checked above)
@@ -52,14 +54,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Errors that mean bad input (a missing file, a malformed table, an unknown symbol): the message names the file,
-# line or field, so it is printed without a traceback. Set ASRPRUNE_TRACEBACK=1 to see the traceback anyway.
+# Errors that mean bad input (a missing file, a malformed table or config, an unknown symbol, an unreadable
+# checkpoint, a full disk): the message names the file, line, field or setting, so it is printed without a
+# traceback. Set ASRPRUNE_TRACEBACK=1 to see the traceback anyway.
 INPUT_ERRORS = (OSError, ValueError, KeyError, AudioReadError, SynthError, EspeakError)
+# Arguments that name a checkpoint to read: each is opened (memory-mapped) before the stage does any work.
+CHECKPOINT_ARGUMENTS = ("checkpoint", "dense_checkpoint")
+
+
+def check_checkpoint_arguments(args: argparse.Namespace) -> None:
+    """Stop with one line naming a checkpoint argument's file if it is missing, empty, truncated or not one."""
+    for name in CHECKPOINT_ARGUMENTS:
+        if getattr(args, name, None) is not None:
+            read_checkpoint(getattr(args, name), mmap=True)
+
+
+def error_line(error: BaseException) -> str:
+    """The one line shown for a bad-input error: its message (a KeyError's without quotes), lines joined; a full
+    disk that the message does not explain gets what to do."""
+    message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    message = "; ".join(line.strip() for line in message.splitlines() if line.strip())
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC and "free some space" not in message:
+        message += " (free some space and re-run the same command: it resumes)"
+    return message
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_checkpoint_arguments(args)
         args.func(args)
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume", file=sys.stderr)
@@ -67,8 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     except INPUT_ERRORS as error:
         if os.environ.get("ASRPRUNE_TRACEBACK"):
             raise
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"asrprune {args.command}: error: {message}", file=sys.stderr)
+        print(f"asrprune {args.command}: error: {error_line(error)}", file=sys.stderr)
         return 1
     return 0
 

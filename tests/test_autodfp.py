@@ -215,3 +215,24 @@ def test_pruning_a_joinap_model_meets_the_budget_and_round_trips(metric, tmp_pat
         assert budget.cost([p.keep for p in plan]) == sum(p.numel() for p in pruned.parameters())
     save_module(pruned, tmp_path / "joinap.ckpt")
     torch.testing.assert_close(outputs(load_model(tmp_path / "joinap.ckpt")), outputs(pruned))
+
+
+def test_a_finished_run_is_not_redone_and_a_killed_one_is(tmp_path, capsys):
+    """The summary, written last and atomically, marks a finished run; without it (killed) the run starts over."""
+    from asrprune.pruning.autodfp.cli import autodfp
+
+    dense_ckpt = tmp_path / "dense.ckpt"
+    save_module(tiny_module(), dense_ckpt)
+    out = tmp_path / "random.ckpt"
+    first = autodfp(dense_ckpt, "random", 0.6, out, episodes=2, utterances=2)
+    written = (out.stat().st_mtime_ns, out.with_name("random.ckpt.json").read_bytes())
+    capsys.readouterr()
+    assert autodfp(dense_ckpt, "random", 0.6, out, episodes=2, utterances=2) == first
+    assert "nothing to do" in capsys.readouterr().out
+    assert (out.stat().st_mtime_ns, out.with_name("random.ckpt.json").read_bytes()) == written
+    assert autodfp(dense_ckpt, "random", 0.6, out, episodes=3, utterances=2)["episodes"] == 3  # other settings
+    out.with_name("random.ckpt.json").unlink()  # as a kill before the summary leaves it
+    capsys.readouterr()
+    assert autodfp(dense_ckpt, "random", 0.6, out, episodes=2, utterances=2)["layers"] == first["layers"]
+    assert "nothing to do" not in capsys.readouterr().out
+    assert not list(tmp_path.glob(".*.tmp"))

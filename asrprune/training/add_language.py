@@ -16,10 +16,10 @@ import argparse
 from pathlib import Path
 
 import lightning as L
-import torch
 
 from asrprune.model.masks import append_mask_row
 from asrprune.phonology.lexicon import Lexicon
+from asrprune.training.checkpoints import atomic_torch_save
 from asrprune.training.lightning_module import CTCModule
 
 
@@ -58,9 +58,9 @@ def add_language(module: CTCModule, lang: str, phones: set[str], pathway: str = 
 
 
 def save_module(module: CTCModule, path: str | Path) -> None:
-    """Save ``module`` as a checkpoint that ``CTCModule.load_from_checkpoint`` reads (weights and hyperparameters)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(
+    """Save ``module`` as a checkpoint that ``CTCModule.load_from_checkpoint`` reads (weights and hyperparameters),
+    atomically (a kill leaves the old file or the new one)."""
+    atomic_torch_save(
         {
             "state_dict": module.state_dict(),
             "hyper_parameters": dict(module.hparams),

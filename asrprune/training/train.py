@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Sequence
@@ -10,6 +9,7 @@ from typing import Sequence
 import lightning as L
 import torch
 import yaml
+from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from tqdm import tqdm
@@ -18,10 +18,14 @@ from asrprune.data.feature_cache import FeatureCache
 from asrprune.data.features import CMVNAccumulator, FbankConfig
 from asrprune.data.kaldi_dir import Utterance, read_data_dir
 from asrprune.data.targets import PHONE, TargetUnits, load_target_units
-from asrprune.training.config import load_config
+from asrprune.training.checkpoints import (
+    AtomicCheckpointIO, CorruptCheckpoint, StepCheckpoint, atomic_torch_save, atomic_write_json, atomic_write_text,
+    newest_readable_checkpoint, read_checkpoint, read_json, resume_candidates, warn,
+)
+from asrprune.training.config import ConfigError, check_config, load_config
 from asrprune.training.curves import plot_training_curves
 from asrprune.training.datamodule import CTCDataModule
-from asrprune.training.lightning_module import CTCModule
+from asrprune.training.lightning_module import CTCModule, ddp_strategy_for
 from asrprune.training.stats import TrainingStats
 
 
@@ -51,6 +55,7 @@ def _module_from_checkpoint(
     checkpoint: str | Path, tokens_path: str | Path | None, optim: dict, max_steps: int
 ) -> tuple[CTCModule, TargetUnits]:
     """A module with ``checkpoint``'s architecture, tokens and weights, and a new optimizer/schedule setting."""
+    read_checkpoint(checkpoint, mmap=True)  # a missing or unreadable file stops here, named, in one line
     init = CTCModule.load_from_checkpoint(checkpoint, map_location="cpu")
     hparams = init.hparams
     if hparams.target_unit == PHONE:
@@ -64,12 +69,69 @@ def _module_from_checkpoint(
     return module, units
 
 
-def _finished(last_checkpoint: Path, max_steps: int) -> bool:
-    """Whether ``last_checkpoint`` exists and was saved at ``max_steps`` or later."""
-    if not last_checkpoint.exists():
-        return False
-    state = torch.load(last_checkpoint, map_location="cpu", weights_only=False, mmap=True)
-    return state.get("global_step", 0) >= max_steps
+SUMMARY = "train_summary.json"
+
+
+def is_global_zero() -> bool:
+    """Whether this process is global rank 0, also before the Trainer exists (Lightning reads the rank from the
+    launcher's environment: RANK, LOCAL_RANK, SLURM_PROCID)."""
+    return rank_zero_only.rank == 0
+
+
+def finished_summary(exp_dir: Path, max_steps: int) -> dict | None:
+    """The ``train_summary.json`` of a run that reached ``max_steps`` (written last, atomically: it marks a finished
+    run), or None."""
+    summary = read_json(exp_dir / SUMMARY)
+    return summary if summary is not None and summary.get("global_step", -1) >= max_steps else None
+
+
+def checkpoint_interval(trainer_conf: dict) -> int:
+    """Steps between ``step<N>.ckpt`` saves: ``trainer.checkpoint_every_n_steps``, else ``val_check_interval``."""
+    every = trainer_conf.get("checkpoint_every_n_steps") or trainer_conf.get("val_check_interval")
+    if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+        raise ConfigError(
+            f"trainer.checkpoint_every_n_steps: set a number of steps >= 1 (val_check_interval {every!r} is not one)"
+        )
+    return every
+
+
+def resume_checkpoint(checkpoints: Path) -> Path | None:
+    """The newest readable checkpoint to resume from (unreadable newer ones reported in one line each on rank 0),
+    or None to start from scratch. Rank 0 first removes temporary files of writes a kill interrupted."""
+    report = warn if is_global_zero() else (lambda line: None)
+    if is_global_zero():
+        for temp in checkpoints.glob(".*.tmp"):
+            temp.unlink(missing_ok=True)
+    found = newest_readable_checkpoint(checkpoints, report)
+    if found is None and resume_candidates(checkpoints):
+        report(f"warning: {checkpoints}: no readable checkpoint; training starts over")
+    return found
+
+
+def cmvn_statistics(path: Path, utterances: Sequence[Utterance], cache: FeatureCache, config: dict) -> dict:
+    """Global CMVN ``{"mean", "std"}`` (bins,) from ``path``, or computed (every rank computes the same numbers from
+    the same seed; only rank 0 writes ``path``, atomically)."""
+    if path.exists():
+        return read_checkpoint(path)
+    mean, std = global_cmvn(utterances, cache, config["data"]["cmvn_max_utterances"], config["seed"])
+    if is_global_zero():
+        atomic_torch_save({"mean": mean, "std": std}, path)
+    return {"mean": mean, "std": std}
+
+
+def best_or_last(best: ModelCheckpoint, checkpoints: Path) -> Path:
+    """The best checkpoint's real file (under ``checkpoints`` as the caller spelt it; Lightning keeps the real
+    path), or ``last.ckpt`` when no validation chose one or the file is unreadable."""
+    last = checkpoints / "last.ckpt"
+    if not best.best_model_path:
+        return last
+    path = checkpoints / Path(best.best_model_path).name
+    try:
+        read_checkpoint(path, mmap=True)
+    except (CorruptCheckpoint, FileNotFoundError) as error:
+        warn(f"warning: {error}; the best checkpoint is not usable, {last} is printed instead")
+        return last
+    return path
 
 
 def cpu_has_native_bf16() -> bool:
@@ -105,63 +167,76 @@ def train(
 ) -> Path:
     """Train (or resume) a model in ``exp_dir``; return the path of the best checkpoint (lowest dev PER).
 
-    Writes ``exp_dir/checkpoints/{best,last}.ckpt``, ``exp_dir/tensorboard/``, ``exp_dir/config.yaml``,
-    ``exp_dir/cmvn.pt``, ``exp_dir/train_summary.json`` and ``exp_dir/training_curves.png``. Re-running with the
-    same ``exp_dir`` resumes from ``last.ckpt`` (global step, optimizer and LR schedule are restored; the current
-    epoch restarts). ``callbacks`` are added to the trainer's (pruning methods drive training through them).
+    Writes ``exp_dir/checkpoints/best.ckpt`` (lowest dev PER), ``step<N>.ckpt`` every
+    ``trainer.checkpoint_every_n_steps`` steps (default: ``val_check_interval``) and at the end (the two newest
+    kept; ``last.ckpt`` links to the newest), ``exp_dir/tensorboard/``, ``exp_dir/config.yaml``, ``exp_dir/cmvn.pt``,
+    ``exp_dir/training_curves.png`` and, last, ``exp_dir/train_summary.json``; every file is written atomically
+    and only by global rank 0. Re-running with the same ``exp_dir`` does nothing once ``train_summary.json`` says
+    ``max_steps`` were reached, and otherwise resumes from the newest readable checkpoint (an unreadable one is
+    reported in one line and the previous one is used; global step, optimizer and LR schedule are restored, the
+    current epoch restarts). ``callbacks`` are added to the trainer's (pruning methods drive training through
+    them). ``config`` is checked first (:func:`asrprune.training.config.check_config`).
 
     With ``init_checkpoint`` (fine-tuning, e.g. few-shot on a language added by ``asrprune add-language``), the
     architecture, token list, languages and CMVN come from that checkpoint and its weights are the starting point;
     ``config`` gives the optimizer, schedule, data and trainer settings. ``tokens_path`` is then only needed for
     subword models (the sentencepiece model that encodes the text).
     """
+    check_config(config)
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
     checkpoints = exp_dir / "checkpoints"
-    last = checkpoints / "last.ckpt"
-    if _finished(last, config["trainer"]["max_steps"]):
-        # A finished run is left as it is (its train_summary.json keeps the real run's timings).
-        print(f"{exp_dir}: already trained to {config['trainer']['max_steps']} steps ({last}); nothing to do")
-        return checkpoints / "best.ckpt"
-    L.seed_everything(config["seed"], workers=True)
-    train_utts, dev_utts = read_data_dirs(train_dirs), read_data_dirs(dev_dirs)
     trainer_conf = dict(config["trainer"])
     max_steps = trainer_conf.pop("max_steps")
+    every = checkpoint_interval(trainer_conf)
+    trainer_conf.pop("checkpoint_every_n_steps", None)
+    done = finished_summary(exp_dir, max_steps)
+    if done is not None:
+        # A finished run is left as it is (its train_summary.json keeps the real run's timings).
+        best = exp_dir / done.get("best_checkpoint", "checkpoints/best.ckpt")
+        print(f"{exp_dir}: already trained to {done['global_step']} steps ({exp_dir / SUMMARY}); nothing to do")
+        return best
+    L.seed_everything(config["seed"], workers=True)
+    train_utts, dev_utts = read_data_dirs(train_dirs), read_data_dirs(dev_dirs)
     cache = FeatureCache(config["data"]["feature_cache"], FbankConfig(config["model"]["num_mel_bins"]))
     if init_checkpoint is None:
         units = load_target_units(tokens_path)
         module = CTCModule(
             units.tokens, language_tokens(train_utts, units), config["model"], config["optim"], max_steps, units.kind
         )
-        cmvn_path = exp_dir / "cmvn.pt"
-        if not cmvn_path.exists():
-            mean, std = global_cmvn(train_utts, cache, config["data"]["cmvn_max_utterances"], config["seed"])
-            torch.save({"mean": mean, "std": std}, cmvn_path)
-        module.model.cmvn.set_stats(**torch.load(cmvn_path))
+        module.model.cmvn.set_stats(**cmvn_statistics(exp_dir / "cmvn.pt", train_utts, cache, config))
     else:
         module, units = _module_from_checkpoint(init_checkpoint, tokens_path, config["optim"], max_steps)
 
     datamodule = CTCDataModule(
         train_utts, dev_utts, units.encode, module.model.languages, config["data"], cache, config["seed"]
     )
-    best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val/per", mode="min", save_last=True)
+    # best.ckpt is overwritten in place (no best-v1.ckpt); step<N>.ckpt and last.ckpt follow the steps, not the score.
+    best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val/per", mode="min",
+                           enable_version_counter=False)
     stats = TrainingStats()
     trainer = L.Trainer(
         default_root_dir=exp_dir,
         max_steps=max_steps,
         check_val_every_n_epoch=None,
         precision=resolve_precision(trainer_conf.pop("precision"), trainer_conf.get("accelerator", "auto")),
+        strategy=ddp_strategy_for(module, trainer_conf.pop("strategy")),
         logger=TensorBoardLogger(exp_dir, name="tensorboard", version=""),
         callbacks=[
-            best, stats, LearningRateMonitor(logging_interval="step"), TQDMProgressBar(refresh_rate=10), *callbacks
+            best, StepCheckpoint(checkpoints, every), stats, LearningRateMonitor(logging_interval="step"),
+            TQDMProgressBar(refresh_rate=10), *callbacks,
         ],
+        plugins=[AtomicCheckpointIO()],
         use_distributed_sampler=False,  # BucketBatchSampler shards batches across ranks itself
         **trainer_conf,
     )
-    (exp_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    started = time.time()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=last if last.exists() else None)
     if trainer.is_global_zero:
+        atomic_write_text(exp_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+    started = time.time()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_checkpoint(checkpoints))
+    best_path = best_or_last(best, checkpoints)
+    if trainer.is_global_zero:
+        plot_training_curves(exp_dir / "tensorboard", exp_dir / "training_curves.png")
         summary = {
             "parameters": sum(p.numel() for p in module.parameters()),
             "languages": module.model.languages,
@@ -169,14 +244,14 @@ def train(
             "train_hours": round(sum(u.duration for u in train_utts) / 3600, 3),
             "global_step": trainer.global_step,
             "best_dev_per": float(best.best_model_score) if best.best_model_score is not None else None,
+            "best_checkpoint": str(best_path.relative_to(exp_dir)),
             "wall_seconds_this_run": round(time.time() - started, 1),
             **stats.summary(),
             "precision": trainer.precision,
             "device": str(module.device),
         }
-        (exp_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        plot_training_curves(exp_dir / "tensorboard", exp_dir / "training_curves.png")
-    return checkpoints / "best.ckpt"
+        atomic_write_json(exp_dir / SUMMARY, summary)  # last: its presence marks the run as finished
+    return best_path
 
 
 def run_cli(args: argparse.Namespace) -> None:
@@ -197,8 +272,11 @@ def register_cli(subparsers) -> None:
         help="train (or resume) a multilingual phone-CTC conformer",
         description=(
             "Train a phone-CTC conformer on one or more Kaldi data directories (any mix of languages). "
-            "Writes checkpoints/{best,last}.ckpt, TensorBoard logs and train_summary.json under --exp; "
-            "running the same command again resumes from last.ckpt. Multi-GPU/multi-node: set "
+            "Writes checkpoints/best.ckpt (lowest dev PER), step<N>.ckpt every trainer.checkpoint_every_n_steps "
+            "(default val_check_interval) and at the end (last.ckpt links to the newest), TensorBoard logs and, "
+            "last, train_summary.json under --exp; running the same command again resumes from the newest readable "
+            "checkpoint, or does nothing once the run finished. The config is checked completely first (unknown "
+            "keys at any depth, value types). Multi-GPU/multi-node: set "
             "--devices/--strategy ddp (Lightning launches the processes; use torchrun or SLURM as usual)."
         ),
         epilog="example: asrprune train --config conf/train.yaml --train data/train_de data/train_fr "

@@ -3,12 +3,13 @@
 Methods: ``agent`` (SAC search over per-layer keep ratios and reconstruction strengths, :mod:`.agent`), ``random``
 (its ablation: the same search with random actions), ``l1`` (uniform L1-norm pruning) and ``merge`` (uniform
 pruning with Neuron-Merging-like folding), all under the same preserved-ratio budget (:mod:`.budget`). Writes a
-checkpoint that ``asrprune decode`` reads like any other and a JSON summary next to it (``<out>.json``).
+checkpoint that ``asrprune decode`` reads like any other and a JSON summary next to it (``<out>.json``), both
+atomically and the summary last: a summary with the same settings marks a finished run, which is not redone; a
+killed search leaves no summary and runs again from its start (the search's own state is not saved).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from asrprune.pruning.autodfp.latency import load_or_measure
 from asrprune.pruning.autodfp.prune import prune_module
 from asrprune.pruning.autodfp.units import encoder_layers, layer_costs
 from asrprune.training.add_language import save_module
+from asrprune.training.checkpoints import atomic_write_json, read_json
 
 METHODS = ("agent", "random", "l1", "merge")
 
@@ -35,6 +37,14 @@ def autodfp(checkpoint: str | Path, method: str, preserve: float, out: str | Pat
     metric reads its table from ``latency_table`` or measures it there (:func:`.latency.load_or_measure`)."""
     if method not in METHODS:
         raise ValueError(f"--method {method!r}: choose one of {METHODS}")
+    settings = dict(checkpoint=str(checkpoint), method=method, preserve=preserve, metric=metric, seed=seed,
+                    utterances=utterances, calibration=str(calibration) if calibration else None)
+    if method in ("agent", "random"):
+        settings["episodes"] = episodes
+    finished = read_json(str(out) + ".json")
+    if finished is not None and Path(out).exists() and all(finished.get(k) == v for k, v in settings.items()):
+        print(f"{out}: already pruned with these settings ({out}.json); nothing to do")
+        return finished
     module = load_model(checkpoint)
     model = module.model
     layers = encoder_layers(model)
@@ -63,7 +73,7 @@ def autodfp(checkpoint: str | Path, method: str, preserve: float, out: str | Pat
     dense_costs, fixed = layer_costs(budget.layers, budget.dense, budget.dims, REFERENCE_FRAMES)
     costs, _ = layer_costs(budget.layers, widths, budget.dims, REFERENCE_FRAMES)
     summary.update(
-        checkpoint=str(checkpoint), method=method, preserve=preserve, metric=metric, seed=seed,
+        **settings,
         reward_inputs=("calibration data (NOT data-free): " + str(calibration)) if calibration else "synthetic",
         achieved_ratio=round(budget.ratio(widths), 5),
         macs=sum(costs) + fixed, dense_macs=sum(dense_costs) + fixed, reference_frames=REFERENCE_FRAMES,
@@ -72,7 +82,7 @@ def autodfp(checkpoint: str | Path, method: str, preserve: float, out: str | Pat
         layers={layer.name: {"width": layer.width, "keep": p.keep, "strength": round(p.strength, 3)}
                 for layer, p in zip(budget.layers, plan)},
     )
-    Path(str(out) + ".json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    atomic_write_json(str(out) + ".json", summary)  # last: it marks the run as finished
     return summary
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from asrprune.training.checkpoints import atomic_write_text
 from asrprune.model.conformer_ctc import resize_encoder
 from asrprune.pruning.autodfp.units import BLOCK_LAYERS, Layer, conformer_dims
 
@@ -74,8 +75,8 @@ class LatencyTable:
         return float(np.interp(c1, self.widths["subsampling.0"], rows))
 
     def save(self, path: str | Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(asdict(self), indent=1) + "\n", encoding="utf-8")
+        """Write the table as JSON, atomically (a killed measurement never leaves a partial table)."""
+        atomic_write_text(path, json.dumps(asdict(self), indent=1) + "\n")
 
     @classmethod
     def load(cls, path: str | Path, layers: list[Layer]) -> "LatencyTable":

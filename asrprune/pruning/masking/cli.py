@@ -4,12 +4,9 @@ pathway choices."""
 from __future__ import annotations
 
 import argparse
-import copy
-import json
 import time
 from pathlib import Path
-
-import yaml
+from typing import Literal
 
 from asrprune.decoding.decode_dir import load_model
 from asrprune.pruning.masking import export
@@ -23,7 +20,8 @@ from asrprune.pruning.masking.report import write_report
 from asrprune.pruning.masking.schedule import SparsitySchedule
 from asrprune.pruning.masking.unseen import unseen_language_table
 from asrprune.training.add_language import save_module
-from asrprune.training.config import load_config
+from asrprune.training.checkpoints import atomic_write_json, read_json
+from asrprune.training.config import Section, defaults_schema, load_checked, load_config, signature_schema
 from asrprune.training.train import train
 
 METHOD_DEFAULTS = {
@@ -38,16 +36,20 @@ METHOD_DEFAULTS = {
 }
 
 
+def method_schema() -> Section:
+    """Keys and types of a method config: :data:`METHOD_DEFAULTS`'s, ``adaptive.criterion`` one of the criteria,
+    ``criteria.<name>`` that criterion's constructor arguments."""
+    schema = defaults_schema(METHOD_DEFAULTS)
+    schema["adaptive"] = Section({"criterion": Literal[tuple(CRITERIA)]})
+    schema["criteria"] = Section({name: Section(signature_schema(kind.__init__)) for name, kind in CRITERIA.items()})
+    return schema
+
+
 def load_method_config(path: str | None, budget_scale: float, num_languages: int, steps: int | None = None) -> dict:
-    """Method settings (``conf/pathways.yaml`` over :data:`METHOD_DEFAULTS`, ``steps`` if given over the file),
-    steps and ΔT scaled by ``budget_scale`` (at least one step per IMP round and language)."""
-    config = copy.deepcopy(METHOD_DEFAULTS)
-    if path is not None:
-        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        unknown = sorted(set(loaded) - set(METHOD_DEFAULTS))
-        if unknown:
-            raise ValueError(f"{path}: unknown keys {unknown}; known: {sorted(METHOD_DEFAULTS)}")
-        config.update(loaded)
+    """Method settings (``conf/pathways.yaml`` over :data:`METHOD_DEFAULTS`, checked like training configs by
+    :func:`asrprune.training.config.load_checked`; ``steps`` if given over the file), steps and ΔT scaled by
+    ``budget_scale`` (at least one step per IMP round and language)."""
+    config = load_checked(METHOD_DEFAULTS, method_schema(), path)
     if steps is not None:
         config["steps"] = steps
     if budget_scale <= 0:
@@ -66,8 +68,9 @@ def run_method(setup: Setup, method: str, sparsity: float, init: str = "middle",
     name = label(method, init, criterion)
     out = setup.exp / "dense" if method == "dense" else setup.exp / f"sparsity{round(sparsity * 100)}" / name
     result_path = out / "result.json"
-    if result_path.exists():
-        return json.loads(result_path.read_text())
+    finished = read_json(result_path)
+    if finished is not None:
+        return finished
     started = time.time()
     if method == "dense":
         checkpoint = str(setup.dense_checkpoint)
@@ -80,8 +83,7 @@ def run_method(setup: Setup, method: str, sparsity: float, init: str = "middle",
         record = evaluate(setup, outcome, out)
     record.update(method=name, sparsity=sparsity, languages=setup.languages,
                   eval_and_train_seconds_this_run=round(time.time() - started, 1))
-    out.mkdir(parents=True, exist_ok=True)
-    result_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    atomic_write_json(result_path, record)
     return record
 
 

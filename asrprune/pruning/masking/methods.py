@@ -22,13 +22,14 @@ One multilingual model:
   the last ``1 - stop_fraction`` of the run. Weights start from the dense multilingual checkpoint in every DAP and
   static variant (the initialisation compared is the mask).
 
-Each stage writes ``stage.json`` when done and is skipped when run again; an interrupted stage resumes from its
-``last.ckpt`` (:func:`asrprune.training.train.train`). The final checkpoint of a stage is its ``last.ckpt``
+Each stage writes ``stage.json`` (atomically) when done and is skipped when run again; a killed stage resumes from
+its newest readable checkpoint, saved every ``trainer.checkpoint_every_n_steps`` steps of the fine-tuning config
+(default its ``val_check_interval``), with the masks and the adaptive-masking schedule state it holds
+(:func:`asrprune.training.train.train`). The final checkpoint of a stage is its ``last.ckpt``
 (validation runs once, at the last step, so that the masks evaluated are the ones at the target sparsity).
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,9 +43,10 @@ from asrprune.pruning.masking.criteria import build_criterion
 from asrprune.pruning.masking.masked_models import Masks, magnitude_masks, plain_state, read_masks, with_masks
 from asrprune.pruning.masking.schedule import SparsitySchedule
 from asrprune.training.add_language import save_module
+from asrprune.training.checkpoints import atomic_write_json, read_json
 from asrprune.training.config import deep_merge
 from asrprune.training.lightning_module import CTCModule
-from asrprune.training.train import train
+from asrprune.training.train import checkpoint_interval, train
 
 MONOLINGUAL = ("omp", "lth", "lsp", "adaptive")
 MULTILINGUAL = ("lap", "static", "dap")
@@ -98,17 +100,21 @@ class Outcome:
 
 def run_stage(setup: Setup, exp_dir: Path, make_init: Callable[[], CTCModule], languages: list[str], steps: int,
               callbacks: Callable[[], list] = list) -> Outcome:
-    """Train ``steps`` steps from ``make_init()`` on ``languages`` in ``exp_dir`` (or reuse a finished stage)."""
+    """Train ``steps`` steps from ``make_init()`` on ``languages`` in ``exp_dir`` (or reuse a finished stage, or
+    resume a killed one from its checkpoints; ``init.ckpt`` and ``stage.json`` are written atomically)."""
     done = exp_dir / "stage.json"
-    if done.exists():
-        return Outcome(**json.loads(done.read_text()))
+    finished = read_json(done)
+    if finished is not None:
+        return Outcome(**finished)
     exp_dir.mkdir(parents=True, exist_ok=True)
     init = exp_dir / "init.ckpt"
     if not init.exists():
         save_module(make_init(), init)
+    trainer = setup.train_config["trainer"]
     config = deep_merge(setup.train_config, {"trainer": {
         "max_steps": steps, "val_check_interval": steps,
-        "log_every_n_steps": min(steps, setup.train_config["trainer"].get("log_every_n_steps", 25)),
+        "checkpoint_every_n_steps": min(steps, checkpoint_interval(trainer)),
+        "log_every_n_steps": min(steps, trainer.get("log_every_n_steps", 25)),
     }})
     started = time.time()
     train(config, setup.data_dirs("train", languages), setup.data_dirs("dev", languages), None, exp_dir,
@@ -116,7 +122,7 @@ def run_stage(setup: Setup, exp_dir: Path, make_init: Callable[[], CTCModule], l
     last = exp_dir / "checkpoints" / "last.ckpt"
     outcome = Outcome({lang: str(last) for lang in languages}, steps, round(time.time() - started, 1),
                       len(languages) > 1, [str(exp_dir)])
-    done.write_text(json.dumps(asdict(outcome), indent=2) + "\n", encoding="utf-8")
+    atomic_write_json(done, asdict(outcome))
     return outcome
 
 

@@ -1,0 +1,216 @@
+"""Fault injection: training and a pruning stage killed (SIGKILL) at a random moment or halfway through a checkpoint
+write, with the temp dir on another filesystem, then re-run; corrupt checkpoints reported in one line with a
+fallback to the previous one; a full disk named in the error."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from asrprune.decoding.decode_dir import load_model
+from asrprune.pruning.masking.cli import load_method_config
+from asrprune.pruning.masking.methods import Methods, Setup
+from asrprune.training.checkpoints import (
+    atomic_torch_save, atomic_write_json, read_checkpoint, resume_candidates,
+)
+from asrprune.training.config import load_config
+from asrprune.training.train import resume_checkpoint, train
+from test_training import InterruptAtStep
+from tiny_experiment import TINY_OVERRIDES, make_tiny_data
+
+HERE = Path(__file__).parent
+# A filesystem other than the experiment's, where fsspec (Lightning's writer) would put its temporary file.
+OTHER_FS_TMPDIR = "/dev/shm" if Path("/dev/shm").is_dir() else None
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return make_tiny_data(tmp_path_factory.mktemp("tiny"))
+
+
+def set_args(overrides: list[str]) -> list[str]:
+    return [arg for o in overrides for arg in ("--set", o)]
+
+
+def subprocess_env() -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parent)}
+    if OTHER_FS_TMPDIR:
+        env["TMPDIR"] = OTHER_FS_TMPDIR
+    return env
+
+
+def wait_for(condition, process: subprocess.Popen, log: Path, timeout: float = 300.0) -> None:
+    """Poll ``condition()`` every 50 ms until it holds; fail with the log's tail if the process ends first."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the run ended or timed out first (rc {process.poll()}): {log.read_text()[-2000:]}")
+        time.sleep(0.05)
+
+
+def kill(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def all_named_checkpoints_load(checkpoints: Path) -> None:
+    for path in checkpoints.glob("*.ckpt"):
+        read_checkpoint(path, mmap=True)  # raises CorruptCheckpoint for a partial file
+
+
+def test_kill_during_a_checkpoint_write_then_rerun_finishes_at_the_same_step(tiny, tmp_path):
+    exp, writing = tmp_path / "exp", tmp_path / "writing"
+    overrides = TINY_OVERRIDES + ["trainer.max_steps=9", "trainer.val_check_interval=3"]
+    # The write of step 6's checkpoint stalls halfway and is killed there.
+    command = [
+        sys.executable, str(HERE / "fault_injection.py"), "step0000006.ckpt", str(writing), "asrprune.cli", "train",
+        "--tokens", str(tiny["tokens"]), "--exp", str(exp), "--train", *map(str, tiny["train"]),
+        "--dev", *map(str, tiny["dev"]), *set_args(overrides),
+    ]
+    log = tmp_path / "log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=subprocess_env())
+        wait_for(writing.exists, process, log)
+        kill(process)
+    checkpoints = exp / "checkpoints"
+    assert Path(writing.read_text()).name == "step0000006.ckpt"
+    assert list(checkpoints.glob(".step0000006.ckpt.*.tmp")), "the write was not in the checkpoint's folder"
+    assert not (checkpoints / "step0000006.ckpt").exists()
+    all_named_checkpoints_load(checkpoints)
+
+    config = load_config(None, overrides)
+    best = train(config, tiny["train"], tiny["dev"], tiny["tokens"], exp)
+    summary = json.loads((exp / "train_summary.json").read_text())
+    assert summary["global_step"] == 9 and summary["steps_this_run"] == 6  # resumed at step 3, not from scratch
+    assert read_checkpoint(checkpoints / "last.ckpt")["global_step"] == 9
+    assert not list(checkpoints.glob(".*.tmp"))
+    assert best == checkpoints / "best.ckpt" and not list(checkpoints.glob("best-v*"))
+
+    # Finished: a re-run does nothing and leaves the summary of the real run.
+    before = (exp / "train_summary.json").read_bytes()
+    assert train(config, tiny["train"], tiny["dev"], tiny["tokens"], exp) == best
+    assert (exp / "train_summary.json").read_bytes() == before
+
+
+@pytest.fixture(scope="module")
+def interrupted(tiny, tmp_path_factory) -> Path:
+    """An experiment stopped before step 5 of 6, with step0000002.ckpt and step0000004.ckpt."""
+    exp = tmp_path_factory.mktemp("interrupted") / "exp"
+    config = load_config(None, TINY_OVERRIDES + ["trainer.max_steps=6"])
+    with pytest.raises(SystemExit):
+        train(config, tiny["train"], tiny["dev"], tiny["tokens"], exp, callbacks=[InterruptAtStep(5)])
+    return exp
+
+
+CORRUPTIONS = {
+    "random bytes": lambda data: random.Random(0).randbytes(len(data)),
+    "truncated": lambda data: data[: len(data) // 2],
+    "empty": lambda data: b"",
+}
+
+
+@pytest.mark.parametrize("damage", sorted(CORRUPTIONS))
+def test_corrupt_newest_checkpoint_is_reported_in_one_line_and_the_previous_used(interrupted, tmp_path, capsys,
+                                                                                 damage):
+    checkpoints = tmp_path / "checkpoints"
+    shutil.copytree(interrupted / "checkpoints", checkpoints, symlinks=True)
+    newest = checkpoints / "step0000004.ckpt"
+    newest.write_bytes(CORRUPTIONS[damage](newest.read_bytes()))
+    capsys.readouterr()
+    assert resume_checkpoint(checkpoints) == checkpoints / "step0000002.ckpt"
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and str(newest) in lines[0] and "resuming from the previous" in lines[0], lines
+
+
+def test_rerun_after_a_truncated_newest_checkpoint_finishes(tiny, interrupted, tmp_path):
+    exp = tmp_path / "exp"
+    shutil.copytree(interrupted, exp, symlinks=True)
+    newest = exp / "checkpoints" / "step0000004.ckpt"
+    newest.write_bytes(newest.read_bytes()[:1000])
+    train(load_config(None, TINY_OVERRIDES + ["trainer.max_steps=6"]), tiny["train"], tiny["dev"], tiny["tokens"],
+          exp)
+    summary = json.loads((exp / "train_summary.json").read_text())
+    assert summary["global_step"] == 6 and summary["steps_this_run"] == 4  # from step 2
+    assert all(read_checkpoint(p, mmap=True) for p in resume_candidates(exp / "checkpoints"))
+
+
+@pytest.fixture(scope="module")
+def pruning_setup(tiny, tmp_path_factory) -> Setup:
+    """A 2-step dense model and a DAP setup of 10 steps re-evaluating the masks every 2 steps."""
+    root = tmp_path_factory.mktemp("prune")
+    config = load_config(None, TINY_OVERRIDES + ["data.single_language_batches=true"])
+    dense = train({**config, "trainer": {**config["trainer"], "max_steps": 2}}, tiny["train"], tiny["dev"],
+                  tiny["tokens"], root / "dense")
+    method_config = root / "method.yaml"
+    method_config.write_text("interval: 2\n", encoding="utf-8")
+    return Setup(dense, tiny["train"][0].parent, ["de", "fr"], config,
+                 load_method_config(str(method_config), 1.0, 2, 10), method_config)
+
+
+def dap_stage(setup: Setup, exp: Path) -> tuple:
+    """Run (or resume) the DAP stage in ``exp``: (final step, re-evaluation steps and sparsities, sparsity per
+    language) of its last checkpoint."""
+    outcome = Methods(Setup(**{**vars(setup), "exp": exp}), 0.6).run("dap", "middle", "magnitude")
+    last = read_checkpoint(outcome.models["de"])
+    history = next(v["history"] for k, v in last["callbacks"].items() if k.startswith("AdaptiveMasking"))
+    model = load_model(outcome.models["de"]).model
+    sparsity = model.masks.statistics(model.languages)["sparsity"]
+    return (last["global_step"], [(h["step"], round(h["sparsity"], 6)) for h in history],
+            {lang: round(s, 3) for lang, s in sparsity.items()})
+
+
+def test_pruning_stage_killed_at_a_random_moment_resumes_with_the_same_schedule(pruning_setup, tmp_path):
+    setup = pruning_setup
+    seed = random.SystemRandom().randrange(10**6)
+    delay = random.Random(seed).uniform(0.0, 3.0)
+    exp = tmp_path / "killed"
+    command = [
+        sys.executable, "-m", "asrprune.cli", "prune", "run", "--method", "dap", "--criterion", "magnitude",
+        "--sparsity", "0.6", "--dense-checkpoint", str(setup.dense_checkpoint), "--data", str(setup.data),
+        "--langs", "de", "fr", "--steps", "10", "--config", str(setup.exp), "--exp", str(exp),
+        *set_args(TINY_OVERRIDES + [
+            "data.single_language_batches=true"]),
+    ]
+    stage = exp / "sparsity60" / "dap_middle_magnitude"
+    log = tmp_path / "log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=subprocess_env())
+        wait_for(lambda: any((stage / "checkpoints").glob("step*.ckpt")), process, log)
+        time.sleep(delay)  # a random moment after the first checkpoint: training, a write, evaluation or done
+        kill(process)
+    all_named_checkpoints_load(stage / "checkpoints")
+    got, expected = dap_stage(setup, exp), dap_stage(setup, tmp_path / "whole")
+    assert got == expected, f"killed {delay:.2f} s after the first checkpoint (seed {seed})"
+    assert got[0] == 10 and got[2] == {"de": 0.6, "fr": 0.6} and [s for s, _ in got[1]] == [2, 4, 6, 8]
+    assert json.loads((stage / "stage.json").read_text())["steps"] == 10
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="mounting a tiny tmpfs needs root")
+def test_full_disk_names_the_file_and_keeps_the_previous_content(tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)]).returncode:
+        pytest.skip("tmpfs cannot be mounted here")
+    try:
+        target = disk / "summary.json"
+        atomic_write_json(target, {"global_step": 3})
+        with pytest.raises(OSError, match="summary.json: could not write.*free some space") as error:
+            atomic_write_json(target, {"padding": "x" * 200_000})
+        assert error.value.errno == 28
+        with pytest.raises(OSError, match="model.ckpt: could not write") as error:  # not torch's zip RuntimeError
+            atomic_torch_save({"w": torch.zeros(100_000)}, disk / "model.ckpt")
+        assert error.value.errno == 28
+        assert json.loads(target.read_text()) == {"global_step": 3}
+        assert [p.name for p in disk.iterdir()] == ["summary.json"]  # no temporary file left
+    finally:
+        subprocess.run(["umount", str(disk)])
