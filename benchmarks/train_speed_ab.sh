@@ -4,19 +4,21 @@
 # round, each round with its own seed (so the dev PER pairs show run-to-run noise). Prints and appends one JSON line
 # per run: wall seconds of the run, utterances/s of the training steps (train_summary.json), dev PER at the end.
 #   usage: benchmarks/train_speed_ab.sh [--base COMMIT] [--steps N] [--rounds R] [--out FILE.jsonl] [--other_load TEXT]
+#          [--only base|current]   (one side only, e.g. to complete a round that was cut short)
 # Needs recipes/mini stages 1-3 and its feature cache (run.sh --stop_stage 3; asrprune dump-features ...).
 # Both run in this checkout's .venv; the base code is a git worktree put first on PYTHONPATH.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-base=f2784a4 steps=300 rounds=2 out=/dev/null other_load="not stated"
+base=f2784a4 steps=300 rounds=2 out=/dev/null other_load="not stated" only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --base) base=$2; shift 2 ;;
     --steps) steps=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
-    --out) out=$2; shift 2 ;;
+    --out) out=$(realpath -m "$2"); shift 2 ;;
+    --only) only=$2; shift 2 ;;
     --other_load) other_load=$2; shift 2 ;;
-    *) sed -n '2,8p' "$0"; exit 2 ;;
+    *) sed -n '2,9p' "$0"; exit 2 ;;
   esac
 done
 work=$(mktemp -d)
@@ -30,6 +32,7 @@ for round in $(seq 1 "$rounds"); do
   seed=$((round - 1))
   order="base current"; [ $((round % 2)) = 0 ] && order="current base"
   for code in $order; do
+    [ -z "$only" ] || [ "$only" = "$code" ] || continue
     exp=$work/exp_${code}_$round
     pythonpath=""; [ "$code" = base ] && pythonpath=$work/base
     start=$(date +%s.%N)
