@@ -27,6 +27,8 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 fi
 python=${PYTHON:-python3}
 [ -x $venv/bin/python ] || "$python" -m venv $venv
+# A venv synced from a lock without pip in it (before pip joined the lock) has no pip: bring it back first.
+$venv/bin/python -m pip --version >/dev/null 2>&1 || $venv/bin/python -m ensurepip -q
 # uv installs the lock several times faster than pip (README, "Install time"); it is itself pinned, with hashes,
 # and bootstrapped from pip so that this script stays the only set-up step.
 $venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r "$uv_pin"
