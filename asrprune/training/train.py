@@ -143,9 +143,9 @@ def resolve_precision(config_precision: str, accelerator: str = "auto") -> str:
     """Lightning precision for ``precision: auto`` on the accelerator that will actually run the model.
 
     - CUDA: ``bf16-mixed`` where the GPU computes bf16 natively (Ampere and newer), else ``16-mixed`` (V100, T4);
-    - CPU: ``bf16-mixed`` where the processor has AVX512-BF16 or AMX (on the 2-core Intel Xeon with AMX the mini
-      model trained at 16.9 against 14.6 utterances/s in float32, and the 1000-step mini recipe reached dev PER 9.2
-      in bf16: README, *Benchmarks*), else ``32-true``.
+    - CPU: ``bf16-mixed`` where the processor has AVX512-BF16 or AMX (the mini recipe's 1000-step run in bf16 reached
+      dev PER 9.2, benchmarks/results/mini_recipe.json; its speed-up is measured in README, *Benchmarks*), else
+      ``32-true``.
     Autocast leaves the CTC loss and the log-softmax in float32 (``ConformerCTC.forward`` casts the logits).
     Any other value is passed to Lightning as it is.
     """
