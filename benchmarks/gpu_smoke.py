@@ -28,7 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import lightning as L
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,7 +43,7 @@ from asrprune.pruning.masking.schedule import SparsitySchedule  # noqa: E402
 from asrprune.training.add_language import save_module  # noqa: E402
 from asrprune.training.config import load_config  # noqa: E402
 from asrprune.training.train import train  # noqa: E402
-from tiny_experiment import TINY_OVERRIDES, make_tiny_data  # noqa: E402
+from tiny_experiment import TINY_OVERRIDES, InterruptAtStep, make_tiny_data  # noqa: E402
 
 GPU_CONFIG = REPO / "recipes" / "commonvoice" / "conf" / "train.yaml"
 # Per device: utterances per split and language, dense steps, DAP steps, config overrides beyond the GPU config.
@@ -56,16 +55,6 @@ PLANS = {
     "cpu": {"utts": 8, "dense_steps": 6, "dap_steps": 6, "overrides": TINY_OVERRIDES},
 }
 
-
-class InterruptAtStep(L.Callback):
-    """Ctrl-C before training step ``step`` (Lightning saves nothing more and exits with status 1)."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.global_step == self.step:
-            raise KeyboardInterrupt
 
 
 def interrupted_then_resumed(run, stop: int) -> None:

@@ -1,7 +1,6 @@
 """Weight masks (asrprune.model.masks): exact sparsity, pathway update rule, regrowth, export, resume."""
 from __future__ import annotations
 
-import lightning as L
 import pytest
 import torch
 
@@ -16,7 +15,7 @@ from asrprune.training.add_language import save_module
 from asrprune.training.config import load_config
 from asrprune.training.lightning_module import CTCModule
 from asrprune.training.train import train
-from tiny_experiment import TINY_OVERRIDES, make_tiny_data
+from tiny_experiment import TINY_OVERRIDES, InterruptAtStep, make_tiny_data
 
 TOKENS = ["<blank>", "a", "b", "e", "ʃ"]
 ENCODER = {"output_size": 32, "attention_heads": 2, "linear_units": 64, "num_blocks": 1, "cnn_module_kernel": 3}
@@ -145,14 +144,6 @@ def test_pruned_weight_stays_zero_in_the_export(tmp_path):
             assert torch.allclose(loaded_all.model(feats, lengths, ids)[0], module.model(feats, lengths, ids)[0])
 
 
-class StopAt(L.Callback):
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.global_step == self.step:
-            raise KeyboardInterrupt
-
 
 def test_resume_restores_masks_and_schedule(tmp_path):
     tiny = make_tiny_data(tmp_path / "data")
@@ -167,7 +158,7 @@ def test_resume_restores_masks_and_schedule(tmp_path):
 
     exp = tmp_path / "dap"
     with pytest.raises(SystemExit):
-        train(config, tiny["train"], tiny["dev"], None, exp, [callback(), StopAt(5)], init_checkpoint=tmp_path / "init.ckpt")
+        train(config, tiny["train"], tiny["dev"], None, exp, [callback(), InterruptAtStep(5)], init_checkpoint=tmp_path / "init.ckpt")
     saved = torch.load(exp / "checkpoints" / "last.ckpt", weights_only=False)
     assert saved["global_step"] == 3
     interrupted = load_model(exp / "checkpoints" / "last.ckpt").model.masks

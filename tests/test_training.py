@@ -6,30 +6,19 @@ import os
 import subprocess
 import sys
 
-import lightning as L
 import pytest
 import torch
 
 from asrprune.training.config import load_config
 from asrprune.training.lightning_module import CTCModule
 from asrprune.training.train import train
-from tiny_experiment import TINY_OVERRIDES, make_tiny_data
+from tiny_experiment import TINY_OVERRIDES, InterruptAtStep, make_tiny_data
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     return make_tiny_data(tmp_path_factory.mktemp("tiny"))
 
-
-class InterruptAtStep(L.Callback):
-    """Simulates Ctrl-C before training step ``step`` (Lightning handles KeyboardInterrupt gracefully)."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.global_step == self.step:
-            raise KeyboardInterrupt
 
 
 def test_train_few_steps_then_resume_after_interrupt(tiny, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 
 from asrprune.data.audio import write_wav
@@ -65,3 +66,14 @@ def make_tiny_data(root: Path, utts_per_split: int = 6) -> dict:
     paths["tokens"] = root / "phones.txt"
     PhoneInventory.from_phones(p for phones in PHONES.values() for p in phones).save(paths["tokens"])
     return paths
+
+
+class InterruptAtStep(L.Callback):
+    """Simulates Ctrl-C before training step ``step`` (Lightning stops without saving more and exits)."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.step:
+            raise KeyboardInterrupt
