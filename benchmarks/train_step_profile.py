@@ -17,7 +17,9 @@ length-bucketed sampler, one loader worker), each written to the JSON file given
 Variants (comma-separated names, combined with ``+``): ``fp32`` (float32), ``bf16`` (torch.autocast on the CPU or
 GPU with bfloat16; ``ConformerCTC`` keeps the log-softmax and CTC in float32), ``compile`` (torch.compile of the
 encoder, dynamic shapes), ``threads1`` (one intra-op thread instead of all cores), ``workers0`` (features loaded in
-the training process instead of one loader worker), ``fused`` (fused AdamW; CUDA only).
+the training process instead of one loader worker), ``fused`` (fused AdamW; CUDA only), ``torchdropout``
+(``torch.nn.Dropout``, whose CPU mask comes from ``bernoulli_``, instead of the model's
+:class:`asrprune.model.dropout.UniformMaskDropout`).
 
 Example (the mini recipe's model and corpus, from recipes/mini after its stages 1-4):
     python ../../benchmarks/train_step_profile.py ab --config conf/train.yaml --tokens data/phones.txt \
@@ -46,6 +48,7 @@ from asrprune.data.features import FbankConfig
 from asrprune.data.targets import load_target_units
 from asrprune.decoding.greedy import greedy_decode
 from asrprune.model.conformer_ctc import ctc_loss
+from asrprune.model.dropout import UniformMaskDropout
 from asrprune.scoring.error_rates import ErrorCounts, score_phones
 from asrprune.training.config import load_config
 from asrprune.training.datamodule import CTCDataModule
@@ -340,7 +343,15 @@ def run_trainer(setup: Setup) -> dict:
 
 # --- A/B variants ------------------------------------------------------------------------------------------------
 
-VARIANT_PARTS = {"fp32", "bf16", "compile", "threads1", "workers0", "fused"}
+VARIANT_PARTS = {"fp32", "bf16", "compile", "threads1", "workers0", "fused", "torchdropout"}
+
+
+def use_torch_dropout(module: torch.nn.Module) -> None:
+    """Put ``torch.nn.Dropout`` back where the model uses :class:`UniformMaskDropout` (the variant before it)."""
+    for parent in module.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, UniformMaskDropout):
+                setattr(parent, name, torch.nn.Dropout(child.p))
 
 
 def run_variant(setup: Setup, name: str) -> dict:
@@ -350,6 +361,8 @@ def run_variant(setup: Setup, name: str) -> dict:
         raise SystemExit(f"--variants: unknown part(s) {sorted(unknown)} in {name!r}; known: {sorted(VARIANT_PARTS)}")
     bf16 = "bf16" in parts
     module = setup.module(setup.args.steps)
+    if "torchdropout" in parts:
+        use_torch_dropout(module.model)
     if "compile" in parts:
         module.model.encoder = torch.compile(module.model.encoder, dynamic=True)
     loader = setup.datamodule(workers=0 if "workers0" in parts else None).train_dataloader()

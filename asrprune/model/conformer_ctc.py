@@ -11,6 +11,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
+from asrprune.model.dropout import use_uniform_mask_dropout
 from asrprune.model.espnet_modules import ConformerEncoder, SpecAug
 from asrprune.model.masks import ModelMasks
 from asrprune.model.output_layers import build_output_layer
@@ -95,6 +96,7 @@ class ConformerCTC(nn.Module):
         self.encoder = ConformerEncoder(num_mel_bins, **{**DEFAULT_ENCODER, **(encoder or {})})
         if encoder_widths:
             resize_encoder(self.encoder, encoder_widths)
+        use_uniform_mask_dropout(self.encoder)  # the same dropout, its CPU mask drawn faster (model/dropout.py)
         self.output_layer = build_output_layer(
             output_layer or {"type": "flat"}, self.tokens, self.encoder.output_size()
         )
