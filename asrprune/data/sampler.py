@@ -4,6 +4,10 @@ Written by hand because neither torch nor Lightning ships a batch sampler that b
 (summed and padded), keeps batches language-pure on request, gives every rank the same language in the same step,
 and shards whole batches across ranks (Lightning only injects a DistributedSampler for plain samplers).
 The model needs language-pure batches when a pruning method applies one mask per language.
+
+A batch is an :class:`EpochBatch`: the list of indices, which also names its epoch. ``resume(epoch, batches)`` makes
+the iterations over that epoch continue after its first ``batches`` batches (a run resumed mid-epoch from a
+checkpoint, :class:`asrprune.training.datamodule.ResumableDataLoader`).
 """
 from __future__ import annotations
 
@@ -24,6 +28,18 @@ class EpochCounter:
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+
+class EpochBatch(list):
+    """A batch of dataset indices (a plain ``list`` to every reader) that also names the ``epoch`` it belongs to,
+    so that whoever loads it (a loader worker too: it is pickled with its epoch) can seed the batch's random
+    augmentation from (epoch, indices) alone (:class:`asrprune.training.datamodule.SeededBatches`)."""
+
+    __slots__ = ("epoch",)
+
+    def __init__(self, indices, epoch: int):
+        super().__init__(indices)
         self.epoch = epoch
 
 
@@ -49,6 +65,8 @@ class BucketBatchSampler:
             under DDP a step averages gradients of one language only, as a single process would.
 
     ``set_epoch`` (or ``sampler.set_epoch``, what Lightning calls) changes the shuffle; all ranks agree on it.
+    ``resume(epoch, batches)`` skips the first ``batches`` batches of ``epoch`` until the epoch changes; ``len`` is
+    always the whole epoch's.
     """
 
     def __init__(
@@ -85,6 +103,7 @@ class BucketBatchSampler:
         self.even_shards = even_shards
         self.same_language_across_ranks = same_language_across_ranks
         self.sampler = EpochCounter()
+        self._resumed: tuple[int, int] | None = None  # (epoch, batches skipped), see resume
 
     @property
     def epoch(self) -> int:
@@ -93,6 +112,22 @@ class BucketBatchSampler:
     def set_epoch(self, epoch: int) -> None:
         """Shuffle for ``epoch`` (Lightning reaches the same counter through ``.sampler``)."""
         self.sampler.set_epoch(epoch)
+
+    def resume(self, epoch: int, batches: int) -> None:
+        """Continue ``epoch`` after its first ``batches`` batches: iterations yield the rest of that epoch's
+        batches, exactly those an uninterrupted iteration yields after them (the shuffle depends on seed and epoch
+        only), until the epoch is set to another one. (Every iteration, not only the next: a loader with workers
+        iterates its batch sampler twice when it starts.)"""
+        if batches < 0:
+            raise ValueError(f"cannot resume after {batches} batches")
+        self.set_epoch(epoch)
+        self._resumed = (epoch, batches)
+
+    def first_batch(self) -> int:
+        """Where iterations over the current epoch start: 0, or the position it was resumed at."""
+        if self._resumed is not None and self._resumed[0] != self.epoch:
+            self._resumed = None  # the resumed epoch is over
+        return self._resumed[1] if self._resumed is not None else 0
 
     def _bucket(self, group: list[int], rng: random.Random) -> list[list[int]]:
         """Cut ``group`` (indices), sorted by duration, into consecutive batches within the bounds."""
@@ -151,8 +186,9 @@ class BucketBatchSampler:
             )
         return batches[self.rank :: self.num_replicas]
 
-    def __iter__(self) -> Iterator[list[int]]:
-        return iter(self._shard())
+    def __iter__(self) -> Iterator[EpochBatch]:
+        epoch, start = self.epoch, self.first_batch()
+        return iter([EpochBatch(batch, epoch) for batch in self._shard()[start:]])
 
     def __len__(self) -> int:
         return len(self._shard())

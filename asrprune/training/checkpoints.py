@@ -12,6 +12,7 @@ import io
 import json
 import os
 import pickle
+import random
 import re
 import sys
 import tempfile
@@ -19,9 +20,10 @@ import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 # What torch.load raises for a zip archive that is not a whole checkpoint (a damaged member: RuntimeError from
 # PytorchStreamReader, UnpicklingError, EOFError, ...); files that are no zip archive at all are caught before.
@@ -146,6 +148,48 @@ class StepCheckpoint(ModelCheckpoint):
             candidates = self._monitor_candidates(trainer)
             self._save_topk_checkpoint(trainer, candidates)
             self._save_last_checkpoint(trainer, candidates)
+
+
+class RandomStates(Callback):
+    """Saves the random generators' states with every checkpoint and restores them when training resumes, so that
+    dropout after a resume draws what the uninterrupted run drew (Lightning saves none of them; ``seed_everything``
+    only seeds the start): torch's CPU generator, the current CUDA device's, Python's ``random`` and NumPy's global
+    one (as tensors and ints, so the checkpoint still loads with ``weights_only=True``).
+
+    The states are restored at ``on_train_start``, after the sanity check and after the loaders were set up, just
+    before the first resumed step. The states saved are those right after the checkpoint's step, which is where the
+    uninterrupted run's next step starts from too: between two steps nothing draws from these generators
+    (validation is in eval mode, and the loaders draw from their own generators and seed their batches' augmentation
+    themselves, :mod:`asrprune.training.datamodule`).
+    """
+
+    def __init__(self) -> None:
+        self._to_restore: dict | None = None
+
+    def state_dict(self) -> dict:
+        _, keys, position, has_gauss, gauss = np.random.get_state()
+        state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+                 "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
+                           "has_gauss": int(has_gauss), "gauss": float(gauss)}}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = torch.cuda.get_rng_state()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self._to_restore = state
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        state, self._to_restore = self._to_restore, None
+        if state is None:
+            return
+        torch.set_rng_state(state["torch"])
+        version, internal, gauss_next = state["python"]
+        random.setstate((version, tuple(internal), gauss_next))
+        numpy = state["numpy"]
+        np.random.set_state(("MT19937", numpy["keys"].numpy().astype(np.uint32), numpy["position"],
+                             numpy["has_gauss"], numpy["gauss"]))
+        if "cuda" in state and pl_module.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda"], pl_module.device)
 
 
 def resume_candidates(checkpoints: Path) -> list[Path]:

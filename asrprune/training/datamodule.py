@@ -1,7 +1,16 @@
-"""Lightning DataModule over Kaldi data directories, with length-bucketed, DDP-sharded batches."""
+"""Lightning DataModule over Kaldi data directories, with length-bucketed, DDP-sharded batches.
+
+A run resumed from a checkpoint taken mid-epoch trains on exactly the batches, with exactly the speed perturbation,
+that the uninterrupted run would have: the training loader is a :class:`ResumableDataLoader` (Lightning saves its
+position in the epoch in every checkpoint and hands it back on resume), the batch's random augmentation is seeded by
+the batch itself (:class:`SeededBatches`), and no loader draws from the global torch generator that dropout uses
+(each has its own ``generator``). The random generators themselves are restored by
+:class:`asrprune.training.checkpoints.RandomStates`.
+"""
 from __future__ import annotations
 
-from typing import Sequence
+import random
+from typing import Iterator, Sequence
 
 import lightning as L
 import torch
@@ -9,12 +18,79 @@ import torch
 from asrprune.data.dataset import CTCDataset, collate
 from asrprune.data.feature_cache import FeatureCache
 from asrprune.data.kaldi_dir import Utterance
-from asrprune.data.sampler import BucketBatchSampler
+from asrprune.data.sampler import BucketBatchSampler, EpochBatch
 
 
 def _worker_init(_: int) -> None:
     # One intra-op thread per loader worker: feature extraction must not steal the trainer's cores.
     torch.set_num_threads(1)
+
+
+class SeededBatches(torch.utils.data.Dataset):
+    """``dataset`` read a batch at a time (the loader calls ``__getitems__`` with the batch sampler's
+    :class:`~asrprune.data.sampler.EpochBatch`), with Python's ``random`` seeded from (``seed``, the batch's epoch,
+    its indices) while the batch's items are read, and restored afterwards.
+
+    :class:`~asrprune.data.dataset.CTCDataset` draws each item's speed-perturbation factor with ``random.choice``.
+    Seeded this way the draw depends on the batch only: not on which loader worker reads it nor on what that worker
+    (or, with ``num_workers: 0``, the training process) drew before, so a run resumed mid-epoch perturbs its
+    batches as the uninterrupted run did, and reading the dev set leaves the training process's ``random`` as it
+    was. Every item is still perturbed with a factor drawn uniformly, anew each epoch.
+    """
+
+    def __init__(self, dataset: torch.utils.data.Dataset, seed: int):
+        self.dataset, self.seed = dataset, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        return self.dataset[index]
+
+    def __getitems__(self, batch: list[int]) -> list:
+        state = random.getstate()
+        random.seed(f"{self.seed}:{getattr(batch, 'epoch', 0)}:{','.join(map(str, batch))}")
+        try:
+            return [self.dataset[i] for i in batch]
+        finally:
+            random.setstate(state)
+
+
+class ResumableDataLoader(torch.utils.data.DataLoader):
+    """A training loader over a :class:`~asrprune.data.sampler.BucketBatchSampler` that continues an epoch where a
+    checkpoint left it.
+
+    Lightning's mechanism for resumable loaders: a training loader with ``state_dict``/``load_state_dict`` has its
+    state saved in every checkpoint (``_FitLoop.on_save_checkpoint``, key ``loops.fit_loop.state_dict.
+    combined_loader``), and on resume ``load_state_dict`` is called before the loader is iterated
+    (``_FitLoop.setup_data``); the epoch loop then counts on from the restored ``batch_progress``, so the loader
+    must yield the epoch's remaining batches only. The state is the epoch and the number of batches this (main)
+    process has taken from the loader in it: workers may have read batches ahead, but no step trained on those.
+    Lightning does not prefetch from a loader that has a length (``_PrefetchDataFetcher.__iter__``), so the count
+    is the epoch's number of steps. A state at an epoch's last batch points at the start of the next epoch.
+
+    Restoring the epoch here also matters on its own: Lightning iterates the loader before it calls ``set_epoch``
+    for the resumed epoch, which would otherwise be shuffled as epoch 0.
+    """
+
+    def __iter__(self) -> Iterator:
+        iterator = super().__iter__()  # iterates the batch sampler, which starts at its first_batch()
+        self._position = [self.batch_sampler.epoch, self.batch_sampler.first_batch()]
+        return self._counted(iterator)
+
+    def _counted(self, iterator) -> Iterator:
+        for batch in iterator:
+            self._position[1] += 1
+            yield batch
+
+    def state_dict(self) -> dict:
+        epoch, batches = getattr(self, "_position", (self.batch_sampler.epoch, 0))
+        if batches >= len(self.batch_sampler):
+            epoch, batches = epoch + 1, 0
+        return {"epoch": epoch, "batches": batches}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.batch_sampler.resume(state["epoch"], state["batches"])
 
 
 def same_language_across_ranks(data_config: dict) -> bool:
@@ -30,7 +106,7 @@ def same_language_across_ranks(data_config: dict) -> bool:
 
 
 class CTCDataModule(L.LightningDataModule):
-    """Train and dev loaders.
+    """Train and dev loaders (the train loader resumable mid-epoch, :class:`ResumableDataLoader`).
 
     Args:
         train, dev: utterances; encode_targets: utterance -> target ids; languages: the model's language order.
@@ -77,9 +153,13 @@ class CTCDataModule(L.LightningDataModule):
         )
         workers = self.config["num_workers"]
         on_cuda = trainer is not None and trainer.strategy.root_device.type == "cuda"
-        return torch.utils.data.DataLoader(
-            dataset,
+        loader = ResumableDataLoader if training else torch.utils.data.DataLoader
+        return loader(
+            SeededBatches(dataset, self.seed),
             batch_sampler=sampler,
+            # Each new iterator draws its workers' base seed from this generator, not from the global one, whose
+            # state (dropout's) must not depend on how often a loader was iterated (validations, a resume).
+            generator=torch.Generator().manual_seed(self.seed),
             collate_fn=collate,
             num_workers=workers,
             worker_init_fn=_worker_init if workers else None,

@@ -19,8 +19,8 @@ from asrprune.data.features import CMVNAccumulator, FbankConfig
 from asrprune.data.kaldi_dir import Utterance, read_data_dir
 from asrprune.data.targets import PHONE, TargetUnits, load_target_units
 from asrprune.training.checkpoints import (
-    AtomicCheckpointIO, CorruptCheckpoint, StepCheckpoint, atomic_torch_save, atomic_write_json, atomic_write_text,
-    newest_readable_checkpoint, read_checkpoint, read_json, resume_candidates, warn,
+    AtomicCheckpointIO, CorruptCheckpoint, RandomStates, StepCheckpoint, atomic_torch_save, atomic_write_json,
+    atomic_write_text, newest_readable_checkpoint, read_checkpoint, read_json, resume_candidates, warn,
 )
 from asrprune.training.config import ConfigError, check_config, load_config
 from asrprune.training.curves import plot_training_curves
@@ -108,6 +108,22 @@ def resume_checkpoint(checkpoints: Path) -> Path | None:
     return found
 
 
+def check_same_max_steps(checkpoint: Path, max_steps: int, exp_dir: Path) -> None:
+    """Stop with one line (:class:`ConfigError`) if the run saved in ``checkpoint`` was started with another
+    ``trainer.max_steps``: its one-cycle LR schedule, restored with the optimizer, has the old length, so a longer
+    run would fail past its end (torch: "Tried to step N times ...") and a shorter one would stop before the LR
+    anneals."""
+    saved = read_checkpoint(checkpoint, mmap=True)
+    started_with = saved.get("hyper_parameters", {}).get("max_steps")
+    if started_with is not None and started_with != max_steps:
+        raise ConfigError(
+            f"trainer.max_steps={max_steps}, but the run in {exp_dir} was started with trainer.max_steps="
+            f"{started_with} ({checkpoint} is at step {saved.get('global_step')}; its LR schedule has "
+            f"{started_with} steps): resume with trainer.max_steps={started_with}, or train on from it in a new "
+            f"experiment folder (asrprune train --init {checkpoint} --exp NEW_FOLDER)"
+        )
+
+
 def cmvn_statistics(path: Path, utterances: Sequence[Utterance], cache: FeatureCache, config: dict) -> dict:
     """Global CMVN ``{"mean", "std"}`` (bins,) from ``path``, or computed (every rank computes the same numbers from
     the same seed; only rank 0 writes ``path``, atomically)."""
@@ -174,8 +190,10 @@ def train(
     ``exp_dir/training_curves.png`` and, last, ``exp_dir/train_summary.json``; every file is written atomically
     and only by global rank 0. Re-running with the same ``exp_dir`` does nothing once ``train_summary.json`` says
     ``max_steps`` were reached, and otherwise resumes from the newest readable checkpoint (an unreadable one is
-    reported in one line and the previous one is used; global step, optimizer and LR schedule are restored, the
-    current epoch restarts). ``callbacks`` are added to the trainer's (pruning methods drive training through
+    reported in one line and the previous one is used; global step, optimizer, LR schedule, random generators
+    and the position in the epoch's batches are restored, so the run ends with the weights of an uninterrupted
+    one on the same machine and thread count; another ``trainer.max_steps`` than the run started with is refused
+    in one line, before any work). ``callbacks`` are added to the trainer's (pruning methods drive training through
     them). ``config`` is checked first (:func:`asrprune.training.config.check_config`).
 
     With ``init_checkpoint`` (fine-tuning, e.g. few-shot on a language added by ``asrprune add-language``), the
@@ -197,6 +215,9 @@ def train(
         best = exp_dir / done.get("best_checkpoint", "checkpoints/best.ckpt")
         print(f"{exp_dir}: already trained to {done['global_step']} steps ({exp_dir / SUMMARY}); nothing to do")
         return best
+    resume = resume_checkpoint(checkpoints)
+    if resume is not None:
+        check_same_max_steps(resume, max_steps, exp_dir)
     L.seed_everything(config["seed"], workers=True)
     train_utts, dev_utts = read_data_dirs(train_dirs), read_data_dirs(dev_dirs)
     cache = FeatureCache(config["data"]["feature_cache"], FbankConfig(config["model"]["num_mel_bins"]))
@@ -225,7 +246,7 @@ def train(
         logger=TensorBoardLogger(exp_dir, name="tensorboard", version=""),
         callbacks=[
             best, StepCheckpoint(checkpoints, every), stats, LearningRateMonitor(logging_interval="step"),
-            TQDMProgressBar(refresh_rate=10), *callbacks,
+            TQDMProgressBar(refresh_rate=10), RandomStates(), *callbacks,
         ],
         plugins=[AtomicCheckpointIO()],
         use_distributed_sampler=False,  # BucketBatchSampler shards batches across ranks itself
@@ -234,7 +255,7 @@ def train(
     if trainer.is_global_zero:
         atomic_write_text(exp_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
     started = time.time()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_checkpoint(checkpoints))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
     best_path = best_or_last(best, checkpoints)
     if trainer.is_global_zero:
         plot_training_curves(exp_dir / "tensorboard", exp_dir / "training_curves.png")

@@ -11,11 +11,20 @@ the pruned model, divided by the distortion of uniform L1 pruning at the same bu
 The best plan seen during the search (the final deterministic policy's episode included) is returned, as AMC keeps
 its best episode. :func:`random_search` is the ablation: the same environment and number of evaluated plans with
 uniformly random actions, to tell what SAC's learning adds over sampling inside the action walls.
+
+Both searches are resumable: given a ``state`` file (:class:`SearchState`) they save everything the rest of the
+search depends on after every episode (for SAC: the agent with its optimizers, the replay buffer, the random
+generators; for random search: the generator), atomically, and a search started again with the same settings
+continues after the last saved episode and ends exactly as the uninterrupted search would (same reward history,
+same best plan).
 """
 from __future__ import annotations
 
+import io
+import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -28,6 +37,7 @@ from asrprune.pruning.autodfp.budget import Budget
 from asrprune.pruning.autodfp.prune import LayerPlan, prune_module
 from asrprune.pruning.autodfp.similarity import signature, similarity_stats
 from asrprune.pruning.autodfp.units import KINDS
+from asrprune.training.checkpoints import CorruptCheckpoint, atomic_torch_save, read_checkpoint, warn
 
 
 @dataclass
@@ -111,42 +121,137 @@ def _environment(module, budget: Budget, distortion) -> PruningEnv:
     return PruningEnv(module, budget, evaluate, evaluate(uniform_plan(budget, "l1")))
 
 
-def _result(env: PruningEnv, started: float) -> SearchResult:
+def _result(env: PruningEnv, started: float, seconds_before: float = 0.0) -> SearchResult:
     best_distortion, plan = env.best
-    return SearchResult(plan, best_distortion, env.reference, env.rewards, time.perf_counter() - started)
+    return SearchResult(plan, best_distortion, env.reference, env.rewards,
+                        seconds_before + time.perf_counter() - started)
+
+
+class SearchState:
+    """The saved state of a search after its latest whole episode: one file (``path``, written atomically with
+    :func:`asrprune.training.checkpoints.atomic_torch_save`, so a kill leaves the previous episode's state) that
+    holds the search's ``settings`` (anything that changes the search: a state saved with other settings is not
+    resumed), the episodes done, the reward history, the best plan so far, the seconds spent and what the search
+    itself needs (:func:`search`, :func:`random_search`).
+
+    ``load()`` returns the saved state, or None (no file, other settings, or an unreadable file: reported in one
+    line, the search starts over); ``remove()`` deletes it once the search's result is stored elsewhere.
+    """
+
+    def __init__(self, path: str | Path, settings: dict):
+        self.path, self.settings = Path(path), dict(settings)
+
+    def load(self) -> dict | None:
+        for temp in self.path.parent.glob(f".{self.path.name}.*.tmp"):  # a save that a kill interrupted
+            temp.unlink(missing_ok=True)
+        if not self.path.exists():
+            return None
+        try:
+            state = read_checkpoint(self.path)
+        except CorruptCheckpoint as error:
+            warn(f"warning: {error.path}: {error.detail}; the search starts over")
+            return None
+        if state.get("settings") != self.settings:
+            return None
+        return state
+
+    def save(self, env: PruningEnv, seconds: float, **search_state) -> None:
+        distortion, plan = env.best
+        atomic_torch_save({
+            "settings": self.settings, "episodes_done": len(env.rewards), "rewards": list(env.rewards),
+            "best": (distortion, [(p.keep, p.strength) for p in plan]), "seconds": seconds, **search_state,
+        }, self.path)
+
+    @staticmethod
+    def restore(env: PruningEnv, state: dict) -> float:
+        """Put the saved rewards and best plan back into ``env``; return the seconds spent before."""
+        env.rewards = list(state["rewards"])
+        distortion, plan = state["best"]
+        env.best = (distortion, [LayerPlan(keep, strength) for keep, strength in plan])
+        return state["seconds"]
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _global_rng_states() -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def _set_global_rng_states(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
 
 
 def search(module, budget: Budget, distortion, episodes: int = 200, warmup_episodes: int = 40,
-           seed: int = 0) -> SearchResult:
+           seed: int = 0, state: SearchState | None = None) -> SearchResult:
     """Run SAC for ``episodes`` episodes (the first ``warmup_episodes`` with random actions) on ``module`` under
     ``budget``; ``distortion(model) -> float`` scores a pruned ConformerCTC. ``episodes + 1`` plans are evaluated
-    (the final deterministic policy's episode too). Deterministic for a given seed on one thread."""
+    (the final deterministic policy's episode too). Deterministic for a given seed on one thread.
+
+    With ``state``, the search is saved after every episode and a saved search is continued. SAC learns one
+    episode per ``learn`` call (``reset_num_timesteps=False``: the step counter, the warm-up and the last
+    observation carry on, so the calls add up to one long ``learn``); after each the state holds the agent
+    (``SAC.save``: policy, critics, target networks, optimizers, entropy coefficient, step counters, last
+    observation), its replay buffer (``save_replay_buffer``) and the generators SAC draws from (torch: policy
+    sampling; NumPy's global one: replay-buffer batches; the action space's: warm-up actions; Python's). ``SAC.load``
+    re-seeds them all (``_setup_model``), so they are restored after it; the resumed search is then bit-exact.
+    """
     started = time.perf_counter()
     torch.manual_seed(seed)
     env = _environment(module, budget, distortion)
     steps = len(budget.layers)
-    agent = SAC("MlpPolicy", env, learning_starts=warmup_episodes * steps, batch_size=128, gamma=0.99,
-                train_freq=1, gradient_steps=1, learning_rate=1e-3, policy_kwargs={"net_arch": [64, 64]},
-                seed=seed, device="cpu", verbose=0)
+    saved = state.load() if state is not None else None
+    if saved is None:
+        # The buffer holds every transition of the search (SB3's default preallocates a million, ~100 MB, and
+        # would have to be written with every saved state); it never fills up, so its size changes nothing.
+        agent = SAC("MlpPolicy", env, learning_starts=warmup_episodes * steps, batch_size=128, gamma=0.99,
+                    train_freq=1, gradient_steps=1, learning_rate=1e-3, policy_kwargs={"net_arch": [64, 64]},
+                    buffer_size=(episodes + 1) * steps, seed=seed, device="cpu", verbose=0)
+        before = 0.0
+    else:
+        agent = SAC.load(io.BytesIO(saved["agent"]), env=env, device="cpu")
+        agent.load_replay_buffer(io.BytesIO(saved["replay_buffer"]))
+        before = SearchState.restore(env, saved)
+        _set_global_rng_states(saved["rng"])
+        agent.action_space.np_random.bit_generator.state = saved["action_rng"]
     agent.set_logger(Logger(folder=None, output_formats=[]))  # SB3's default logger makes a /tmp/SB3-* folder per run
-    agent.learn(total_timesteps=episodes * steps)
+    while len(env.rewards) < episodes:
+        agent.learn(total_timesteps=steps, reset_num_timesteps=False)
+        if state is not None:
+            model, buffer = io.BytesIO(), io.BytesIO()
+            agent.save(model)
+            agent.save_replay_buffer(buffer)
+            state.save(env, before + time.perf_counter() - started, agent=model.getvalue(),
+                       replay_buffer=buffer.getvalue(), rng=_global_rng_states(),
+                       action_rng=agent.action_space.np_random.bit_generator.state)
     obs, _ = env.reset()
     for _ in range(steps):  # the final deterministic policy's episode also competes for the best plan
         action, _ = agent.predict(obs, deterministic=True)
         obs, *_ = env.step(action)
-    return _result(env, started)
+    return _result(env, started, before)
 
 
-def random_search(module, budget: Budget, distortion, episodes: int = 200, seed: int = 0) -> SearchResult:
+def random_search(module, budget: Budget, distortion, episodes: int = 200, seed: int = 0,
+                  state: SearchState | None = None) -> SearchResult:
     """The ablation of :func:`search` without learning: ``episodes + 1`` episodes (as many plans as the agent
     evaluates) of actions drawn uniformly from [0, 1]^2 in the same environment (same action walls, budget and
-    reward); the best plan wins."""
+    reward); the best plan wins. With ``state``, saved after every episode (with the generator's state) and
+    continued exactly."""
     started = time.perf_counter()
     env = _environment(module, budget, distortion)
     rng = np.random.default_rng(seed)
-    for _ in range(episodes + 1):
+    saved = state.load() if state is not None else None
+    before = 0.0
+    if saved is not None:
+        before = SearchState.restore(env, saved)
+        rng.bit_generator.state = saved["rng"]
+    while len(env.rewards) < episodes + 1:
         env.reset()
         done = False
         while not done:
             _, _, done, _, _ = env.step(rng.uniform(0.0, 1.0, size=2))
-    return _result(env, started)
+        if state is not None:
+            state.save(env, before + time.perf_counter() - started, rng=rng.bit_generator.state)
+    return _result(env, started, before)

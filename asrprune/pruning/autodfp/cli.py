@@ -4,8 +4,10 @@ Methods: ``agent`` (SAC search over per-layer keep ratios and reconstruction str
 (its ablation: the same search with random actions), ``l1`` (uniform L1-norm pruning) and ``merge`` (uniform
 pruning with Neuron-Merging-like folding), all under the same preserved-ratio budget (:mod:`.budget`). Writes a
 checkpoint that ``asrprune decode`` reads like any other and a JSON summary next to it (``<out>.json``), both
-atomically and the summary last: a summary with the same settings marks a finished run, which is not redone; a
-killed search leaves no summary and runs again from its start (the search's own state is not saved).
+atomically and the summary last: a summary with the same settings marks a finished run, which is not redone. The
+agent and random searches save their state after every episode in ``<out>.search.pt`` (:class:`.agent.SearchState`);
+a killed search run again with the same settings continues after its last saved episode and finishes with the same
+episode rewards and plan as an uninterrupted one. The state file is removed once the summary is written.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from pathlib import Path
 import torch
 
 from asrprune.decoding.decode_dir import load_model
-from asrprune.pruning.autodfp.agent import random_search, search
+from asrprune.pruning.autodfp.agent import SearchState, random_search, search
 from asrprune.pruning.autodfp.baselines import uniform_plan
 from asrprune.pruning.autodfp.budget import METRICS, REFERENCE_FRAMES, Budget, minimum_widths
 from asrprune.pruning.autodfp.distortion import OutputDistortion, calibration_features, synthetic_features
@@ -44,6 +46,7 @@ def autodfp(checkpoint: str | Path, method: str, preserve: float, out: str | Pat
     finished = read_json(str(out) + ".json")
     if finished is not None and Path(out).exists() and all(finished.get(k) == v for k, v in settings.items()):
         print(f"{out}: already pruned with these settings ({out}.json); nothing to do")
+        search_state_path(out).unlink(missing_ok=True)  # left by a kill between the summary and its removal
         return finished
     module = load_model(checkpoint)
     model = module.model
@@ -58,15 +61,19 @@ def autodfp(checkpoint: str | Path, method: str, preserve: float, out: str | Pat
     distortion = OutputDistortion(model, feats, lengths)
     started = time.perf_counter()
     summary: dict = {}
+    state = None
     if method in ("agent", "random"):
+        state = SearchState(search_state_path(out), {**settings, "latency_table": str(latency_table)})
         result = (search(module, budget, distortion, episodes=episodes, warmup_episodes=max(1, episodes // 5),
-                         seed=seed) if method == "agent" else random_search(module, budget, distortion, episodes, seed))
+                         seed=seed, state=state) if method == "agent"
+                  else random_search(module, budget, distortion, episodes, seed, state=state))
         plan = result.plan
         summary.update(episodes=episodes, episode_rewards=[round(r, 4) for r in result.rewards],
                        l1_distortion=round(result.reference, 5))
     else:
         plan = uniform_plan(budget, method)
-    search_seconds = time.perf_counter() - started
+    # A resumed search counts the seconds its earlier runs spent too (saved with its state).
+    search_seconds = result.seconds if method in ("agent", "random") else time.perf_counter() - started
     pruned = prune_module(module, plan)
     widths = [p.keep for p in plan]
     save_module(pruned, out)
@@ -83,7 +90,14 @@ def autodfp(checkpoint: str | Path, method: str, preserve: float, out: str | Pat
                 for layer, p in zip(budget.layers, plan)},
     )
     atomic_write_json(str(out) + ".json", summary)  # last: it marks the run as finished
+    if state is not None:
+        state.remove()
     return summary
+
+
+def search_state_path(out: str | Path) -> Path:
+    """Where the search for ``out`` saves its state after every episode: ``<out>.search.pt``."""
+    return Path(str(out) + ".search.pt")
 
 
 def run_cli(args: argparse.Namespace) -> None:
@@ -120,7 +134,8 @@ def register_cli(subparsers) -> None:
                         "asrprune.pruning.autodfp.budget)")
     parser.add_argument("--latency-table", help="JSON latency table to read, or to measure and write if missing "
                         "(--budget latency; without it the table is measured and not kept)")
-    parser.add_argument("--out", required=True, help="pruned checkpoint to write (summary in OUT.json)")
+    parser.add_argument("--out", required=True, help="pruned checkpoint to write (summary in OUT.json; a search "
+                        "saves its state in OUT.search.pt after every episode and continues from it when re-run)")
     parser.add_argument("--episodes", type=int, default=300,
                         help="agent/random search episodes (one per model pruned)")
     parser.add_argument("--seed", type=int, default=0)

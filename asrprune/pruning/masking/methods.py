@@ -24,9 +24,10 @@ One multilingual model:
 
 Each stage writes ``stage.json`` (atomically) when done and is skipped when run again; a killed stage resumes from
 its newest readable checkpoint, saved every ``trainer.checkpoint_every_n_steps`` steps of the fine-tuning config
-(default its ``val_check_interval``), with the masks and the adaptive-masking schedule state it holds
-(:func:`asrprune.training.train.train`). The final checkpoint of a stage is its ``last.ckpt``
-(validation runs once, at the last step, so that the masks evaluated are the ones at the target sparsity).
+(default its ``val_check_interval``), with the masks and the adaptive-masking schedule state it holds, and ends
+with the masks and weights of an uninterrupted stage, bit for bit (:func:`asrprune.training.train.train`). The final
+checkpoint of a stage is its ``last.ckpt`` (validation runs once, at the last step, so that the masks evaluated
+are the ones at the target sparsity).
 """
 from __future__ import annotations
 
