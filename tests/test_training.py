@@ -94,3 +94,19 @@ def test_subword_targets_train_and_decode(tiny, tmp_path):
     assert rows[0].counts.sentences == 6 and rows[0].counts.ref_units == 12  # 6 utterances of 2 words
     with pytest.raises(ValueError, match="omit --lexicon"):
         decode_data_dir(best, tiny["test"][0], tmp_path / "decode", lexicon_path=tiny["lexicon"]["de"])
+
+
+def test_other_ranks_wait_for_rank_zeros_file_and_name_it_when_it_never_comes(tmp_path, monkeypatch):
+    import threading
+
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    from asrprune.training.train import written_by_rank_zero
+
+    init = tmp_path / "init.ckpt"
+    assert written_by_rank_zero(init) == init  # rank 0 does not wait (it writes the file, or reports it missing)
+    monkeypatch.setattr(rank_zero_only, "rank", 1)
+    with pytest.raises(OSError, match="init.ckpt: rank 1 waited 0 s for global rank 0"):
+        written_by_rank_zero(init, timeout_seconds=0.2)
+    threading.Timer(0.3, init.write_bytes, args=(b"x",)).start()
+    assert written_by_rank_zero(init, timeout_seconds=10) == init

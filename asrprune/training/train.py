@@ -78,6 +78,19 @@ def is_global_zero() -> bool:
     return rank_zero_only.rank == 0
 
 
+def written_by_rank_zero(path: str | Path, timeout_seconds: float = 600.0) -> Path:
+    """``path``, on global rank 0 at once; on the other ranks once rank 0 has written it (a stage's
+    ``init.ckpt``). Under torchrun or SLURM every rank starts the command together, before a process group exists
+    that could give a barrier, so the other ranks wait for the file (written atomically: it appears whole)."""
+    deadline = time.time() + timeout_seconds
+    while not is_global_zero() and not Path(path).exists():
+        if time.time() > deadline:
+            raise OSError(f"{path}: rank {rank_zero_only.rank} waited {timeout_seconds:.0f} s for global rank 0 to "
+                          "write it; see rank 0's error")
+        time.sleep(1.0)
+    return Path(path)
+
+
 def finished_summary(exp_dir: Path, max_steps: int) -> dict | None:
     """The ``train_summary.json`` of a run that reached ``max_steps`` (written last, atomically: it marks a finished
     run), or None."""
@@ -228,7 +241,8 @@ def train(
         )
         module.model.cmvn.set_stats(**cmvn_statistics(exp_dir / "cmvn.pt", train_utts, cache, config))
     else:
-        module, units = _module_from_checkpoint(init_checkpoint, tokens_path, config["optim"], max_steps)
+        module, units = _module_from_checkpoint(written_by_rank_zero(init_checkpoint), tokens_path, config["optim"],
+                                                max_steps)
 
     datamodule = CTCDataModule(
         train_utts, dev_utts, units.encode, module.model.languages, config["data"], cache, config["seed"]

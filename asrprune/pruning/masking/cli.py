@@ -22,7 +22,7 @@ from asrprune.pruning.masking.unseen import unseen_language_table
 from asrprune.training.add_language import save_module
 from asrprune.training.checkpoints import atomic_write_json, read_json
 from asrprune.training.config import Section, defaults_schema, load_checked, load_config, signature_schema
-from asrprune.training.train import train
+from asrprune.training.train import is_global_zero, train
 
 METHOD_DEFAULTS = {
     "steps": 160,
@@ -80,6 +80,8 @@ def run_method(setup: Setup, method: str, sparsity: float, init: str = "middle",
         sparsity = 0.0
     else:
         outcome = Methods(setup, sparsity).run(method, init, criterion)
+        if not is_global_zero():  # under DDP the other ranks only join the training; rank 0 evaluates and writes
+            return {}
         record = evaluate(setup, outcome, out)
     record.update(method=name, sparsity=sparsity, languages=setup.languages,
                   eval_and_train_seconds_this_run=round(time.time() - started, 1))
@@ -99,6 +101,8 @@ def run_cli(args: argparse.Namespace) -> None:
     if not setup.dense_checkpoint.exists():
         raise OSError(f"{setup.dense_checkpoint}: dense checkpoint not found (--dense-checkpoint)")
     record = run_method(setup, args.method, args.sparsity, args.init, args.criterion)
+    if not record:  # a DDP rank other than 0
+        return
     per = " ".join(f"{lang} {value:.1f}" for lang, value in record["per"].items())
     wer = " ".join(f"{lang} {value:.1f}" for lang, value in record["wer"].items())
     print(f"{record['method']} at {record['sparsity']:.0%}: PER {per} | WER {wer} | {record['steps']} steps, "
@@ -130,7 +134,7 @@ def grow_pathway(checkpoint: str, lang: str, train_dirs: list[str], dev_dirs: li
     spec = {"per_language": True, "dormant_trainable": True, "scores": build_criterion(criterion).needs_scores}
     exp.mkdir(parents=True, exist_ok=True)
     init = exp / "init.ckpt"
-    if not init.exists():
+    if is_global_zero() and not init.exists():  # the other DDP ranks wait for it in train()
         save_module(with_masks(module, spec, current), init)
     steps = config["trainer"]["max_steps"]
     callback = AdaptiveMasking(build_criterion(criterion), SparsitySchedule(sparsity, sparsity), interval,

@@ -47,7 +47,7 @@ from asrprune.training.add_language import save_module
 from asrprune.training.checkpoints import atomic_write_json, read_json
 from asrprune.training.config import deep_merge
 from asrprune.training.lightning_module import CTCModule
-from asrprune.training.train import checkpoint_interval, train
+from asrprune.training.train import checkpoint_interval, is_global_zero, train
 
 MONOLINGUAL = ("omp", "lth", "lsp", "adaptive")
 MULTILINGUAL = ("lap", "static", "dap")
@@ -109,7 +109,7 @@ def run_stage(setup: Setup, exp_dir: Path, make_init: Callable[[], CTCModule], l
         return Outcome(**finished)
     exp_dir.mkdir(parents=True, exist_ok=True)
     init = exp_dir / "init.ckpt"
-    if not init.exists():
+    if is_global_zero() and not init.exists():  # the other DDP ranks wait for it in train()
         save_module(make_init(), init)
     trainer = setup.train_config["trainer"]
     config = deep_merge(setup.train_config, {"trainer": {
@@ -123,7 +123,8 @@ def run_stage(setup: Setup, exp_dir: Path, make_init: Callable[[], CTCModule], l
     last = exp_dir / "checkpoints" / "last.ckpt"
     outcome = Outcome({lang: str(last) for lang in languages}, steps, round(time.time() - started, 1),
                       len(languages) > 1, [str(exp_dir)])
-    atomic_write_json(done, asdict(outcome))
+    if is_global_zero():
+        atomic_write_json(done, asdict(outcome))
     return outcome
 
 
