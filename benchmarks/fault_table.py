@@ -30,12 +30,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+import torch  # noqa: E402
+
 from asrprune.cli import main  # noqa: E402
 from asrprune.training.checkpoints import read_checkpoint  # noqa: E402
 from tiny_experiment import TINY_OVERRIDES, make_tiny_data  # noqa: E402
 
 # Lines a user reads among Lightning's progress output: asrprune's errors, warnings and notices.
-SHOWN = re.compile(r"^(asrprune [\w-]+( \w+)?: error: |warning: |.*nothing to do)")
+SHOWN = re.compile(r"^(asrprune [\w-]+( \w+)?: error: |warning: |.*nothing to do|.*resuming the search after)")
 
 
 @dataclass
@@ -102,6 +104,15 @@ def all_checkpoints_load(folder: Path) -> bool:
         return all(read_checkpoint(p, mmap=True) is not None for p in folder.rglob("*.ckpt"))
     except ValueError:
         return False
+
+
+def final_weights(exp: Path) -> dict:
+    """The state dict (weights and mask buffers) of ``exp``'s last checkpoint."""
+    return read_checkpoint(exp / "checkpoints" / "last.ckpt")["state_dict"]
+
+
+def same_tensors(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def summary_step(exp: Path) -> int:
@@ -190,10 +201,23 @@ class Cases:
         intact = all_checkpoints_load(exp / "checkpoints")
         status, seen = cli(self.train(exp, steps=30))
         summary = json.loads((exp / "train_summary.json").read_text())
+        whole = self.work / "whole_30"
+        cli(self.train(whole, steps=30))
         return Row(f"SIGKILL at a random moment of a 30-step run ({when}), then the same command",
                    resumed(summary, seen),
-                   intact and status == 0 and summary["global_step"] == 30,
-                   "every *.ckpt loads; the re-run ended at step 30")
+                   intact and status == 0 and summary["global_step"] == 30
+                   and same_tensors(final_weights(exp), final_weights(whole)),
+                   "every *.ckpt loads; the re-run ended at step 30 with every weight equal to an uninterrupted "
+                   "run's")
+
+    def other_max_steps(self) -> Row:
+        exp = self.work / "kill_random"  # the 30-step run above, its summary removed as if killed before the end
+        (exp / "train_summary.json").unlink()
+        status, seen = cli(self.train(exp, steps=40))
+        return Row("resuming the 30-step run (its summary removed, as if killed before it) with "
+                   "--set trainer.max_steps=40", seen,
+                   status == 1 and not (exp / "train_summary.json").exists(),
+                   "exit 1 before any work, the checkpoints untouched")
 
     def corrupt_newest(self) -> Row:
         exp = self.work / "corrupt_newest"
@@ -258,37 +282,43 @@ class Cases:
             result = json.loads((exp / stage / "result.json").read_text())
             return last["global_step"], [(h["step"], h["sparsity"]) for h in history], result["masks"]["sparsity"]
 
-        same = schedule(killed) == schedule(whole)
+        same = schedule(killed) == schedule(whole) and same_tensors(final_weights(killed / stage),
+                                                                     final_weights(whole / stage))
         return Row(f"SIGKILL of a DAP pruning stage ({when}), then the same command",
                    f"re-run finished: step {schedule(killed)[0]}, mask re-evaluations at steps "
                    f"{[s for s, _ in schedule(killed)[1]]}", intact and status == 0 and same,
-                   "final step, re-evaluation steps and sparsities, per-language sparsity equal to an uninterrupted "
-                   "run's")
+                   "final step, re-evaluation steps and sparsities, per-language sparsity, every mask and weight "
+                   "equal to an uninterrupted run's")
 
     def autodfp_killed(self, rng: random.Random) -> Row:
-        out = self.work / "autodfp" / "agent.ckpt"
-        summary = Path(str(out) + ".json")
-        argv = ["autodfp", "--checkpoint", str(self.model), "--method", "agent", "--preserve", "0.6", "--episodes",
-                "200", "--utterances", "2", "--out", str(out)]
-        process = popen(argv, self.work / "autodfp.log")
-        time.sleep(rng.uniform(20.0, 50.0))  # start-up (imports) is most of it: the kill lands in it or the search
-        finished = process.poll() is not None or summary.exists()
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        whole = not summary.exists() or (json.loads(summary.read_text())["episodes"] == 200
-                                         and all_checkpoints_load(out.parent))
-        status, _ = cli(argv)
-        again, seen = cli(argv)
-        return Row(f"SIGKILL of an AutoDFP search ({'after its summary' if finished else 'before its summary'}), "
-                   "then the same command twice", f"the re-run {'did nothing' if finished else 'searched again'}; "
-                   f"the third run: {seen}", whole and status == 0 and again == 0 and all_checkpoints_load(out.parent),
-                   "after the kill no summary or a whole one; the re-run wrote a loadable checkpoint, the third run "
-                   "did nothing")
+        def argv(out: Path) -> list[str]:
+            return ["autodfp", "--checkpoint", str(self.model), "--method", "agent", "--preserve", "0.6",
+                    "--episodes", "60", "--utterances", "2", "--out", str(out)]
+
+        out, uninterrupted = self.work / "autodfp" / "agent.ckpt", self.work / "autodfp_whole" / "agent.ckpt"
+        state = Path(str(out) + ".search.pt")  # saved after every episode
+        when = wait_then_kill(popen(argv(out), self.work / "autodfp.log"), state.exists, rng.uniform(0.0, 5.0))
+        status, seen = cli(argv(out))
+        again, third = cli(argv(out))
+        cli(argv(uninterrupted))
+
+        def result(path: Path) -> tuple:
+            summary = json.loads(Path(str(path) + ".json").read_text())
+            return summary["episode_rewards"], summary["layers"]
+
+        same = result(out) == result(uninterrupted) and same_tensors(read_checkpoint(out)["state_dict"],
+                                                                     read_checkpoint(uninterrupted)["state_dict"])
+        return Row(f"SIGKILL of a 60-episode AutoDFP search ({when.replace('checkpoint', 'saved episode')}), then "
+                   "the same command twice", f"{seen}; the third run: {third}",
+                   status == 0 and again == 0 and same and not state.exists(),
+                   "episode rewards, plan and pruned weights equal to an uninterrupted search's; the state file "
+                   "removed; the third run did nothing")
 
     def rows(self, seed: int) -> list[Row]:
         rng = random.Random(seed)
         return [*self.config_rows(), *self.checkpoint_rows(), self.finished_rerun(), self.corrupt_newest(),
-                self.kill_during_write(), self.kill_at_random(rng), self.full_disk(), self.pruning_stage_killed(rng),
+                self.kill_during_write(), self.kill_at_random(rng), self.other_max_steps(), self.full_disk(),
+                self.pruning_stage_killed(rng),
                 self.autodfp_killed(rng)]
 
 
@@ -313,6 +343,7 @@ def main_cli() -> None:
     parser.add_argument("--work", help="folder for the runs (default: a temporary folder, removed afterwards)")
     parser.add_argument("--seed", type=int, default=random.SystemRandom().randrange(1000), help="kill moments")
     args = parser.parse_args()
+    torch.set_num_threads(1)  # as the killed subprocesses (OMP_NUM_THREADS=1): exact comparisons need equal threads
     work = Path(args.work or tempfile.mkdtemp(prefix="fault_table_"))
     started = time.time()
     try:

@@ -152,7 +152,9 @@ class SearchState:
             warn(f"warning: {error.path}: {error.detail}; the search starts over")
             return None
         if state.get("settings") != self.settings:
+            warn(f"warning: {self.path}: saved by a search with other settings; the search starts over")
             return None
+        print(f"{self.path}: resuming the search after episode {state['episodes_done']}", flush=True)
         return state
 
     def save(self, env: PruningEnv, seconds: float, **search_state) -> None:
