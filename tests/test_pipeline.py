@@ -57,6 +57,7 @@ def test_recipe_stages_train_decode_and_report(recipe_dir):
         assert f"test_{lang}" in table
         summary = json.loads((recipe_dir / "exp" / "tiny" / f"decode_test_{lang}" / "decode_summary.json").read_text())
         assert summary["utterances"] == 4 and summary["real_time_factor"] > 0
+        assert summary["provenance"]["data"].endswith(f"test_{lang}") and len(summary["provenance"]["checkpoints"]) == 1
         hyp_words = (recipe_dir / "exp" / "tiny" / f"decode_test_{lang}" / "hyp.text").read_text().splitlines()
         assert len(hyp_words) == 4
     # The mini config caches features; stage 4 dumped every speed factor of the training sets before training.

@@ -9,6 +9,7 @@ import sys
 import pytest
 import torch
 
+from asrprune.benchmarking.provenance import file_sha256
 from asrprune.training.config import load_config
 from asrprune.training.lightning_module import CTCModule
 from asrprune.training.train import train
@@ -35,6 +36,9 @@ def test_train_few_steps_then_resume_after_interrupt(tiny, tmp_path):
     assert resumed["global_step"] == 4 and resumed["steps_this_run"] == 2
     assert best.exists()
     assert resumed["languages"] == ["de", "fr"] and resumed["best_dev_per"] is not None
+    record = resumed["provenance"]  # what made it: commit, command, config, the best checkpoint's hash, data
+    assert "commit" in record and record["checkpoints"] == {str(best): file_sha256(best)}
+    assert record["config"]["trainer"]["max_steps"] == 4 and record["data"]["dev"] == [str(d) for d in tiny["dev"]]
     final = torch.load(exp / "checkpoints" / "last.ckpt", weights_only=False)
     assert final["global_step"] == 4
     changed = [k for k in saved["state_dict"] if not torch.equal(saved["state_dict"][k], final["state_dict"][k])]

@@ -19,6 +19,9 @@ import torch
 from asrprune.benchmarking.machine import machine_description
 
 REPO = Path(__file__).resolve().parents[2]
+# What a training or decoding command records as "other_load": it cannot see other jobs on the machine; a
+# benchmark that times it is told by whoever runs it (--other-load).
+RECIPE_LOAD = "not recorded by the command (it cannot see other jobs)"
 
 
 def git_commit(repo: Path = REPO) -> dict:

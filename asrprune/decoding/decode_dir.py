@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from asrprune.benchmarking.provenance import RECIPE_LOAD, provenance
 from asrprune.data.dataset import CTCDataset, collate
 from asrprune.data.feature_cache import FeatureCache
 from asrprune.data.features import FbankConfig
@@ -158,6 +159,7 @@ def decode_data_dir(
         "threads": torch.get_num_threads(),
         "lexicon": str(lexicon_path) if lexicon_path else None,
         "lm": str(lm_path) if lm_path else None,
+        "provenance": provenance(RECIPE_LOAD, device, checkpoints=[checkpoint], data=str(data_dir)),
     }
     (out_dir / "decode_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return rows

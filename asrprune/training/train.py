@@ -14,6 +14,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQ
 from lightning.pytorch.loggers import TensorBoardLogger
 from tqdm import tqdm
 
+from asrprune.benchmarking.provenance import RECIPE_LOAD, provenance
 from asrprune.data.feature_cache import FeatureCache
 from asrprune.data.features import CMVNAccumulator, FbankConfig
 from asrprune.data.kaldi_dir import Utterance, read_data_dir
@@ -285,6 +286,8 @@ def train(
             **stats.summary(),
             "precision": trainer.precision,
             "device": str(module.device),
+            "provenance": provenance(RECIPE_LOAD, str(module.device), config, [best_path],
+                                     {"train": [str(d) for d in train_dirs], "dev": [str(d) for d in dev_dirs]}),
         }
         atomic_write_json(exp_dir / SUMMARY, summary)  # last: its presence marks the run as finished
     return best_path
