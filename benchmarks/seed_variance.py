@@ -49,7 +49,8 @@ def without_seed(config: dict) -> dict:
 
 
 def summarise(runs: list[dict]) -> dict:
-    """``{metric: {lang or "mean": {"mean", "std", "min", "max"}}}`` over runs; "mean" is the language average."""
+    """``{metric: {lang or "mean": {"mean", "std", "min", "max", "spread"}}}`` over runs ("spread" = max - min);
+    "mean" is the language average."""
     summary: dict[str, dict] = {}
     for metric in METRICS.values():
         langs = sorted(runs[0]["rates"][metric])
@@ -57,7 +58,7 @@ def summarise(runs: list[dict]) -> dict:
         per_run["mean"] = [statistics.fmean(r["rates"][metric][lang] for lang in langs) for r in runs]
         summary[metric] = {
             lang: {"mean": round(statistics.fmean(v), 2), "std": round(statistics.stdev(v), 2),
-                   "min": round(min(v), 2), "max": round(max(v), 2)}
+                   "min": round(min(v), 2), "max": round(max(v), 2), "spread": round(max(v) - min(v), 2)}
             for lang, v in per_run.items()
         }
     return summary

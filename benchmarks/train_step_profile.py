@@ -229,6 +229,7 @@ def run_profile(setup: Setup) -> dict:
     )  # CMVN without SpecAugment, the token restriction and log-softmax, Python between the hooks
     validation = time_validation(setup, module, bf16)
     checkpoint = time_checkpoint(module)
+    ops = top_operators(setup, module, loader, bf16, args.ops_steps) if args.ops_steps else None
     interval = setup.config["trainer"]["val_check_interval"]
     train_seconds = interval * total
     return {
@@ -245,7 +246,24 @@ def run_profile(setup: Setup) -> dict:
         "validation_share_per_interval": round(validation / (train_seconds + validation + checkpoint), 3),
         "checkpoint_share_per_interval": round(checkpoint / (train_seconds + validation + checkpoint), 3),
         "data_item_ms": time_data_items(setup),
+        **({"top_operators": ops} if ops else {}),
     }
+
+
+def top_operators(setup: Setup, module: CTCModule, loader, bf16: bool, steps: int, count: int = 15) -> dict:
+    """torch.profiler over ``steps`` more training steps: the ``count`` operators with the most self time (forward
+    and backward together), as milliseconds per step and share of the profiled time. The profiler's own overhead
+    inflates small operators; the ranking, not the sum, is the point."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if setup.device.type == "cuda" else [])
+    with profile(activities=activities) as profiler:
+        plain_loop(setup, module, loader, steps, bf16)
+    events = profiler.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:count]
+    return {"steps": steps, "self_cpu_ms_per_step": {e.key: round(e.self_cpu_time_total / 1e3 / steps, 1) for e in top},
+            "share": {e.key: round(e.self_cpu_time_total / total, 3) for e in top}}
 
 
 def time_validation(setup: Setup, module: CTCModule, bf16: bool) -> float:
@@ -412,6 +430,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5, help="first steps of a run left out of its mean")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (trainer, ab)")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (profile, trainer)")
+    parser.add_argument("--ops-steps", type=int, default=0,
+                        help="profile: also run this many steps under torch.profiler and record the top operators")
     parser.add_argument("--variants", default="fp32,bf16", help="ab: comma-separated variants (see above)")
     parser.add_argument("--other-load", default="not stated", help="what else ran on the machine (recorded)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
