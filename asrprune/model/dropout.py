@@ -1,9 +1,9 @@
 """Dropout that draws its keep-mask from uniform samples, used for the conformer's dropouts on the CPU.
 
 Why not ``torch.nn.Dropout`` as it is: on the CPU its mask comes from ``Tensor.bernoulli_(p)``, which on the
-project's 2-core machines costs about 2.5x what drawing as many uniform samples costs (7.4 ms against 3.1 ms for
-one (18, 81, 576) feed-forward activation; ``benchmarks/train_step_profile.py profile`` lists the op times), and the
-encoder's 30 dropouts per step took 18 % of a bf16 training step of the mini model. ``uniform < p`` is the same
+project's 2-core machines was slower than drawing as many uniform samples, and an operator profile of a bf16 training
+step of the mini model ranked it second after the convolutions (``benchmarks/train_step_profile.py profile
+--ops-steps N`` records the operator times; the A/B is its ``torchdropout`` variant). ``uniform < p`` is the same
 Bernoulli(1 - p) keep-mask with the same 1 / (1 - p) scaling, drawn from the same default generator, so a run stays
 reproducible for a seed. No library ships a faster CPU dropout; on other devices (CUDA's fused kernel) and in eval
 mode this is exactly ``nn.Dropout``.
