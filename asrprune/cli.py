@@ -31,9 +31,10 @@ from asrprune.pruning.masking import cli as masking_cli
 from asrprune.scoring import crosslingual_table, report
 from asrprune.training import add_language, dump_features, train
 from asrprune.training.checkpoints import read_checkpoint
-from data_prep import aishell, commonvoice, hf_datasets, synth
-from data_prep.espeak import EspeakError
-from data_prep.synth import SynthError  # noqa: E402  (the stages import torchaudio, checked above)
+from asrprune.corpora import aishell, commonvoice, hf_datasets
+from asrprune.synth import corpus as synth
+from asrprune.synth.espeak import EspeakError
+from asrprune.synth.corpus import SynthError  # noqa: E402  (the stages import torchaudio, checked above)
 
 STAGES = (
     synth, commonvoice, aishell, hf_datasets, subset, inventory_cli, targets, dump_features, train, add_language,

@@ -1,4 +1,4 @@
-"""Tests of the corpus importers (data_prep/) on tiny corpora in the real layouts (tests/corpus_fixtures.py)."""
+"""Tests of the corpus importers (asrprune.corpora) on tiny corpora in the real layouts (tests/corpus_fixtures.py)."""
 from __future__ import annotations
 
 import argparse
@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import soundfile
 
-import data_prep.aishell
-import data_prep.common
-import data_prep.commonvoice
-import data_prep.hf_datasets
+import asrprune.corpora.aishell
+import asrprune.corpora.common
+import asrprune.corpora.commonvoice
+import asrprune.corpora.hf_datasets
 from asrprune.data.kaldi_dir import REQUIRED_FILES, DataDirError, read_data_dir, read_table
 from asrprune.data.prep_report import PrepReport
 from asrprune.phonology.lexicon import Lexicon
@@ -35,10 +35,10 @@ from corpus_fixtures import (
     write_hf_parquet,
     write_hf_saved,
 )
-from data_prep.aishell import import_aishell
-from data_prep.common import Candidate, CorpusFormatError, kaldi_id, prepare_split
-from data_prep.commonvoice import import_commonvoice
-from data_prep.hf_datasets import import_hf_dataset
+from asrprune.corpora.aishell import import_aishell
+from asrprune.corpora.common import Candidate, CorpusFormatError, kaldi_id, prepare_split
+from asrprune.corpora.commonvoice import import_commonvoice
+from asrprune.corpora.hf_datasets import import_hf_dataset
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -139,8 +139,8 @@ def test_commonvoice_rerun_is_identical_and_decodes_only_what_failed(cv_import, 
     release, out, _, first_seconds = cv_import
     before = snapshot(out)
     decoded = []
-    real_load_audio = data_prep.common.load_audio
-    monkeypatch.setattr(data_prep.common, "load_audio", lambda path: decoded.append(path.name) or real_load_audio(path))
+    real_load_audio = asrprune.corpora.common.load_audio
+    monkeypatch.setattr(asrprune.corpora.common, "load_audio", lambda path: decoded.append(path.name) or real_load_audio(path))
     start = time.perf_counter()
     import_commonvoice(release, CV_LANG, out)
     second_seconds = time.perf_counter() - start
@@ -267,8 +267,8 @@ def test_aishell_rerun_is_identical_and_extracts_nothing(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("archive opened again")
 
-    monkeypatch.setattr(data_prep.aishell.tarfile, "open", refuse)
-    monkeypatch.setattr(data_prep.common, "load_audio", refuse)
+    monkeypatch.setattr(asrprune.corpora.aishell.tarfile, "open", refuse)
+    monkeypatch.setattr(asrprune.corpora.common, "load_audio", refuse)
     import_aishell(root, tmp_path / "out", splits=("dev",))
     assert snapshot(tmp_path / "out") == before
 
@@ -367,7 +367,7 @@ def test_hf_split_map_without_matching_split_is_an_error(hf_sources, tmp_path):
 def cli_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asrprune")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for module in (data_prep.commonvoice, data_prep.aishell, data_prep.hf_datasets):
+    for module in (asrprune.corpora.commonvoice, asrprune.corpora.aishell, asrprune.corpora.hf_datasets):
         module.register_cli(subparsers)
     return parser
 

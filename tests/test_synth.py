@@ -1,4 +1,4 @@
-"""Tests of the synthetic corpus generator (data_prep.synth, .noise, .sentences) on a tiny de + zh corpus."""
+"""Tests of the synthetic corpus generator (asrprune.synth: corpus, noise, sentences) on a tiny de + zh corpus."""
 from __future__ import annotations
 
 import argparse
@@ -12,7 +12,7 @@ import pytest
 import soundfile
 
 from asrprune.phonology.normalise import is_han
-from data_prep import noise, sentences, synth, synth_layouts
+from asrprune.synth import corpus as synth, layouts as synth_layouts, noise, sentences
 
 TINY = dict(langs=("de", "zh"), train_utts=6, dev_utts=2, test_utts=2, speakers=(2, 1, 1), top_n=500,
             progress=False)

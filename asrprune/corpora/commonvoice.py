@@ -11,7 +11,7 @@ TSVs are read by header name because the column set and order change between rel
 ``accents``, ``sentence_id``/``sentence_domain``/``variant`` were added in v17), and with ``csv.QUOTE_NONE``
 because sentences contain unmatched quotes. Only ``client_id``, ``path`` and ``sentence`` are used.
 Utterance id = ``<client_id>-<clip name without extension>`` (speaker prefix, Kaldi's convention),
-speaker = ``client_id``. Output and filtering: see :mod:`data_prep.common`.
+speaker = ``client_id``. Output and filtering: see :mod:`asrprune.corpora.common`.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from typing import Iterator
 from asrprune.data.prep_report import PrepReport
 from asrprune.data.text_files import read_utf8_lines
 from asrprune.phonology.languages import LANGUAGES, get_language
-from data_prep.common import (
+from asrprune.corpora.common import (
     DEFAULT_MAX_DURATION,
     DEFAULT_MIN_DURATION,
     OUTPUT_HELP,

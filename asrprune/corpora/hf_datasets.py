@@ -7,7 +7,7 @@ the audio column undecoded (``Audio(decode=False)``: ``{"bytes", "path"}``) and 
 Source splits are renamed with ``split_map`` (default: ``train``, ``validation``/``dev`` -> ``dev``, ``test``);
 splits it does not name are skipped and listed. Utterance id = ``id_column``'s value or ``<split>-<row:06d>``,
 prefixed by ``<speaker>-`` when ``speaker_column`` is given (Kaldi's convention); without a speaker column each
-utterance is its own speaker. Output and filtering: see :mod:`data_prep.common`.
+utterance is its own speaker. Output and filtering: see :mod:`asrprune.corpora.common`.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import datasets
 
 from asrprune.data.prep_report import PrepReport
 from asrprune.phonology.languages import LANGUAGES, get_language
-from data_prep.common import (
+from asrprune.corpora.common import (
     DEFAULT_MAX_DURATION,
     DEFAULT_MIN_DURATION,
     OUTPUT_HELP,

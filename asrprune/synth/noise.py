@@ -9,7 +9,7 @@ Noise model, per utterance (all values drawn by :func:`draw_degradation`, then a
    - ``white``: Gaussian, flat spectrum;
    - ``pink``: power spectral density ~ 1/f (-3 dB per octave), e.g. fans, rumble;
    - ``brown``: power ~ 1/f**2 (-6 dB per octave), low-frequency hum and wind;
-   - ``babble``: 2-4 other utterances of the same language and split (:mod:`data_prep.synth` takes them from
+   - ``babble``: 2-4 other utterances of the same language and split (:mod:`asrprune.synth.corpus` takes them from
      the same chunk of 100), each scaled to the same RMS level and started at a random point (wrapping
      around), summed: competing speakers in the background;
 

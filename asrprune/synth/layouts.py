@@ -22,10 +22,10 @@ import soundfile
 
 from asrprune.data.audio import write_wav
 from asrprune.phonology.languages import get_language
-from data_prep import sentences
+from asrprune.synth import sentences
 
-if TYPE_CHECKING:  # only for annotations: data_prep.synth imports this module
-    from data_prep.synth import PlannedUtterance, Speaker
+if TYPE_CHECKING:  # only for annotations: asrprune.synth.corpus imports this module
+    from asrprune.synth.corpus import PlannedUtterance, Speaker
 
 CV_RELEASE = "cv-corpus-synth-1.0"
 CV_HEADER = (

@@ -12,7 +12,7 @@ dropped as ``no transcript``; a transcript line whose speaker's split folder has
 it is dropped as ``no speaker folder`` in the report of the first split imported (``train`` by default).
 Utterance id = wav basename (it already starts with ``BAC009`` + speaker, so ids sort by speaker), speaker =
 parent folder. The text keeps the transcript's word segmentation; CER scoring removes the spaces. Output and
-filtering: see :mod:`data_prep.common`.
+filtering: see :mod:`asrprune.corpora.common`.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from asrprune.data.prep_report import PrepReport
 from asrprune.data.text_files import read_utf8_lines
-from data_prep.common import (
+from asrprune.corpora.common import (
     DEFAULT_MAX_DURATION,
     DEFAULT_MIN_DURATION,
     OUTPUT_HELP,

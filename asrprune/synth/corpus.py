@@ -5,7 +5,7 @@ The importers read it exactly as they read the real corpora:
 - de, fr, es, it, pl: a Common Voice release ``out_dir/cv-corpus-synth-1.0/<lang>/`` with
   ``clips/common_voice_<lang>_<8 digits>.mp3`` (mono, 48 kHz, written by soundfile) and tab-separated
   ``train.tsv``, ``dev.tsv``, ``test.tsv``, ``validated.tsv`` (their union) with the v17 header
-  :data:`data_prep.synth_layouts.CV_HEADER`, unquoted, plus ``clip_durations.tsv`` (``clip``, ``duration[ms]``)
+  :data:`asrprune.synth.layouts.CV_HEADER`, unquoted, plus ``clip_durations.tsv`` (``clip``, ``duration[ms]``)
   as in v17;
 - zh: an AISHELL-1 folder ``out_dir/aishell-synth/data_aishell/`` with
   ``wav/<split>/<speaker>/BAC009<speaker>W<4 digits>.wav`` (16 kHz, 16-bit, mono) and
@@ -14,10 +14,10 @@ The importers read it exactly as they read the real corpora:
   noise kinds used and the vocabulary filter's counts.
 
 This module plans, renders and resumes the corpus, keeps its summary and provides the ``synth`` command. Text:
-:mod:`data_prep.sentences`. Noise: :mod:`data_prep.noise`. The espeak-ng program: :mod:`data_prep.espeak`. The
-two file formats: :mod:`data_prep.synth_layouts`.
+:mod:`asrprune.synth.sentences`. Noise: :mod:`asrprune.synth.noise`. The espeak-ng program: :mod:`asrprune.synth.espeak`. The
+two file formats: :mod:`asrprune.synth.layouts`.
 
-Speakers: a speaker is an espeak-ng voice variant (:data:`data_prep.espeak.VOICE_VARIANTS`, those installed)
+Speakers: a speaker is an espeak-ng voice variant (:data:`asrprune.synth.espeak.VOICE_VARIANTS`, those installed)
 with its own base speaking rate (150-200 words/min) and pitch (35-65 of espeak's 0-99); each utterance varies the
 rate by up to +-6 % and the pitch by up to +-5 around them. Speakers are held out: every split of a language has
 its own speakers and voice variants (default 8 train, 2 dev, 2 test), utterances go to a split's speakers in turn.
@@ -57,9 +57,9 @@ import torchaudio
 from tqdm import tqdm
 
 from asrprune.phonology.languages import get_language
-from data_prep import noise, sentences
-from data_prep.espeak import ESPEAK_SAMPLE_RATE, espeak_speech, espeak_version, installed_variants
-from data_prep.synth_layouts import CV_AGES, CorpusLayout, layout_for, write_text
+from asrprune.synth import noise, sentences
+from asrprune.synth.espeak import ESPEAK_SAMPLE_RATE, espeak_speech, espeak_version, installed_variants
+from asrprune.synth.layouts import CV_AGES, CorpusLayout, layout_for, write_text
 
 SYNTH_VERSION = 1  # bump when the same parameters would give different audio or text
 ALL_LANGS = ("de", "fr", "es", "it", "pl", "zh")
@@ -140,7 +140,7 @@ def synthesise(
     mapping language -> int (languages not in it keep their default). ``speakers``: speakers per split
     (train, dev, test). ``snr_db``: (low, high) in dB. ``words_per_sentence``: (min, max), ``None`` for the
     language's default. Raises :class:`SynthError` if a language was made before with other parameters
-    (unless ``force``) or if the request cannot be met, :class:`data_prep.espeak.EspeakError` if espeak-ng is
+    (unless ``force``) or if the request cannot be met, :class:`asrprune.synth.espeak.EspeakError` if espeak-ng is
     missing or fails.
     """
     out_dir = Path(out_dir)
