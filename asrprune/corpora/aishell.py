@@ -24,7 +24,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from asrprune.data.prep_report import PrepReport
-from asrprune.data.text_files import read_utf8_lines
+from asrprune.text_files import read_utf8_lines
 from asrprune.corpora.common import (
     DEFAULT_MAX_DURATION,
     DEFAULT_MIN_DURATION,

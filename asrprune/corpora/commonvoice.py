@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterator
 
 from asrprune.data.prep_report import PrepReport
-from asrprune.data.text_files import read_utf8_lines
+from asrprune.text_files import read_utf8_lines
 from asrprune.phonology.languages import LANGUAGES, get_language
 from asrprune.corpora.common import (
     DEFAULT_MAX_DURATION,

@@ -19,7 +19,7 @@ import dataclasses
 from pathlib import Path
 from typing import Iterable
 
-from asrprune.data.text_files import read_utf8_lines
+from asrprune.text_files import read_utf8_lines
 
 REQUIRED_FILES = ("wav.scp", "text", "utt2spk", "utt2lang", "utt2dur", "phones")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
-from asrprune.data.text_files import read_utf8_lines
+from asrprune.text_files import read_utf8_lines
 from asrprune.phonology.g2p import words_to_phones
 from asrprune.phonology.segments import phone_token_problem
 
