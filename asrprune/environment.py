@@ -1,4 +1,5 @@
-"""Check, before any stage imports torchaudio, that the installed torch and torchaudio load together.
+"""Check that the installed torch and torchaudio load together (asrprune.cli runs the check when importing a stage
+fails, and after a stage's module has imported torchaudio, before the stage runs).
 
 torchaudio's compiled library is built against one torch release; another torch (or a torchaudio point release built
 against a newer torch, as torchaudio 2.11.1 is) fails inside torchaudio with an ``undefined symbol`` or a missing

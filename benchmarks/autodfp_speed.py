@@ -24,8 +24,8 @@ from asrprune.benchmarking.machine import machine_description
 from asrprune.data.feature_cache import FeatureCache
 from asrprune.data.features import FbankConfig
 from asrprune.data.kaldi_dir import read_data_dir
-from asrprune.decoding.decode_dir import load_model
 from asrprune.decoding.greedy import greedy_decode
+from asrprune.model.store import load_model
 
 
 def load_batches(data_dirs: list[str], languages: list[str], batch: int) -> tuple[list, float, float]:

@@ -28,7 +28,7 @@ import torch
 from asrprune.benchmarking.machine import machine_description
 from asrprune.data.audio import write_wav
 from asrprune.data.kaldi_dir import Utterance, write_data_dir
-from asrprune.training.add_language import save_module
+from asrprune.model.store import save_model
 from asrprune.training.config import load_config
 from asrprune.training.lightning_module import CTCModule
 
@@ -54,7 +54,7 @@ def make_model(path: Path, config_path: Path) -> None:
     torch.manual_seed(0)
     module = CTCModule(["<blank>", "<unk>", *PHONES], {"de": PHONES}, model,
                        {"lr": 1e-3, "weight_decay": 0.0, "warmup_fraction": 0.1}, max_steps=1)
-    save_module(module, path)
+    save_model(module.stored(), path)
 
 
 def child(args: argparse.Namespace) -> None:

@@ -33,7 +33,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import torch  # noqa: E402
 
 from asrprune.cli import main  # noqa: E402
-from asrprune.training.checkpoints import read_checkpoint  # noqa: E402
+from asrprune.files import read_checkpoint  # noqa: E402
 from tiny_experiment import TINY_OVERRIDES, make_tiny_data  # noqa: E402
 
 # Lines a user reads among Lightning's progress output: asrprune's errors, warnings and notices.

@@ -34,14 +34,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the tiny corpus builder shared with the tests
 
 from asrprune.benchmarking.machine import machine_description  # noqa: E402
-from asrprune.decoding.decode_dir import decode_data_dir, load_model  # noqa: E402
+from asrprune.decoding.decode_dir import decode_data_dir  # noqa: E402
+from asrprune.model.store import save_model  # noqa: E402
 from asrprune.pruning.masking.callbacks import AdaptiveMasking  # noqa: E402
 from asrprune.pruning.masking.criteria import Saliency  # noqa: E402
 from asrprune.pruning.masking.export import export_sparse  # noqa: E402
 from asrprune.pruning.masking.masked_models import magnitude_masks, with_masks  # noqa: E402
 from asrprune.pruning.masking.schedule import SparsitySchedule  # noqa: E402
-from asrprune.training.add_language import save_module  # noqa: E402
 from asrprune.training.config import load_config  # noqa: E402
+from asrprune.training.lightning_module import CTCModule  # noqa: E402
 from asrprune.training.train import train  # noqa: E402
 from tiny_experiment import TINY_OVERRIDES, InterruptAtStep, make_tiny_data  # noqa: E402
 
@@ -104,12 +105,11 @@ def smoke(device: str, work: Path) -> dict:
     record["seconds"]["decoding"] = round(time.time() - started, 1)
 
     started = time.time()
-    dense = load_model(best)
+    dense = CTCModule.from_file(best)
     spec = {"per_language": True, "scores": True, "dormant_trainable": True}
-    save_module(with_masks(dense, spec, magnitude_masks(with_masks(dense, {"per_language": False}), 0.3)),
-                work / "dap_init.ckpt")
+    save_model(with_masks(dense, spec, magnitude_masks(with_masks(dense, {"per_language": False}), 0.3)).stored(),
+               work / "dap_init.ckpt")
     dap_config = copy.deepcopy(config)
-    dap_config["data"]["single_language_batches"] = True
     dap_config["trainer"].update(max_steps=dap_steps, val_check_interval=dap_steps // 2)
 
     def dap(extra):

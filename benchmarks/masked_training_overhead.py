@@ -1,6 +1,6 @@
 """Time per training step of masked models against the dense model, on the mini recipe's architecture.
 
-One step = forward, CTC loss, backward, the pathway update rule (:func:`asrprune.model.masks.masked_optimizer_step`,
+One step = forward, CTC loss, backward, the pathway update rule (:func:`asrprune.model.masked_optimizer.masked_optimizer_step`,
 as ``CTCModule.optimizer_step`` runs it) and AdamW, on a fixed batch of 60 s of audio (16 utterances x 3.75 s,
 random filterbanks; the content does not change the cost). Variants:
 - ``dense``: no masks.
@@ -31,7 +31,8 @@ import yaml
 
 from asrprune.benchmarking.machine import machine_description
 from asrprune.model.conformer_ctc import ctc_loss
-from asrprune.model.masks import masked_optimizer_step, topk_mask
+from asrprune.model.mask_scores import topk_mask
+from asrprune.model.masked_optimizer import masked_optimizer_step
 from asrprune.phonology.phonological_vectors import phonological_vector
 from asrprune.pruning.masking.callbacks import AdaptiveMasking
 from asrprune.pruning.masking.criteria import Saliency

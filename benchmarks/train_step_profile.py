@@ -83,12 +83,12 @@ class Setup:
         module.model.cmvn.set_stats(**self.cmvn)
         return module.to(self.device)
 
-    def datamodule(self, workers: int | None = None) -> CTCDataModule:
+    def datamodule(self, module: CTCModule, workers: int | None = None) -> CTCDataModule:
         data = dict(self.config["data"])
         if workers is not None:
             data["num_workers"] = workers
         return CTCDataModule(
-            self.train_utts, self.dev_utts, self.units.encode, list(self.language_tokens), data, self.cache, 0
+            self.train_utts, self.dev_utts, self.units.encode, module.model, data, self.cache, 0
         )
 
 
@@ -189,7 +189,7 @@ def dev_per(setup: Setup, module: CTCModule, bf16: bool) -> float:
     """Greedy PER (%) of ``module`` on the dev sets, pooled over languages."""
     module.eval()
     total = ErrorCounts()
-    loader = setup.datamodule().val_dataloader()
+    loader = setup.datamodule(module).val_dataloader()
     with torch.inference_mode(), torch.autocast(setup.device.type, dtype=torch.bfloat16, enabled=bf16):
         for batch in loader:
             batch = batch.to(setup.device)
@@ -217,7 +217,7 @@ def run_profile(setup: Setup) -> dict:
         timer.hook(model.specaug, "cmvn_specaug")  # CMVN is one subtraction and division: counted here
     timer.hook(model.encoder, "encoder")
     timer.hook(model.output_layer, "output_layer")
-    loader = setup.datamodule().train_dataloader()
+    loader = setup.datamodule(module).train_dataloader()
     warm = plain_loop(setup, module, loader, args.warmup, bf16)  # loader start-up, allocator warm-up
     timer.seconds.clear()
     result = plain_loop(setup, module, loader, args.steps, bf16, timer=timer)
@@ -336,7 +336,7 @@ def lightning_loop(setup: Setup, steps: int, bf16: bool, folder: Path) -> list[f
         use_distributed_sampler=False,
         enable_model_summary=False,
     )
-    trainer.fit(module, datamodule=setup.datamodule())
+    trainer.fit(module, datamodule=setup.datamodule(module))
     return clock.step_seconds()
 
 
@@ -347,7 +347,7 @@ def run_trainer(setup: Setup) -> dict:
         with tempfile.TemporaryDirectory() as folder:
             rounds["lightning"].append(_steady(lightning_loop(setup, args.steps, args.bf16, Path(folder)), args.warmup))
         module = setup.module(args.steps)
-        loader = setup.datamodule().train_dataloader()
+        loader = setup.datamodule(module).train_dataloader()
         rounds["plain"].append(_steady(plain_loop(setup, module, loader, args.steps, args.bf16)["step_seconds"],
                                        args.warmup))
     lightning, plain = statistics.fmean(rounds["lightning"]), statistics.fmean(rounds["plain"])
@@ -383,7 +383,7 @@ def run_variant(setup: Setup, name: str) -> dict:
         use_torch_dropout(module.model)
     if "compile" in parts:
         module.model.encoder = torch.compile(module.model.encoder, dynamic=True)
-    loader = setup.datamodule(workers=0 if "workers0" in parts else None).train_dataloader()
+    loader = setup.datamodule(module, workers=0 if "workers0" in parts else None).train_dataloader()
     threads = 1 if "threads1" in parts else torch.get_num_threads()
     with _threads(threads):
         result = plain_loop(setup, module, loader, setup.args.steps, bf16, fused="fused" in parts)

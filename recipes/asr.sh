@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Generic stages shared by every recipe (the role of ESPnet's egs2/TEMPLATE/asr1/asr.sh). A recipe's run.sh
-# prepares data/<split>_<lang>/ and data/lang_<lang>/lexicon.txt itself (its stages 1-2), then calls this:
+# prepares data/<split>_<lang>/ and data/lang_<lang>/lexicon.txt in its stages 1-2 (with ../data_prep/<corpus>.sh),
+# then calls this:
 #   stage 3  shared phone inventory of the training languages' lexicons -> $tokens
 #   stage 4  fill the feature cache (if the config has one), then train one model on train_<lang> of every
 #            language (resumes from $exp/checkpoints/last.ckpt)
@@ -9,36 +10,19 @@
 # Run from the recipe folder (paths are relative to it).
 set -euo pipefail
 
-stage=3
-stop_stage=6
-langs=""
-train_config=conf/train.yaml
-exp=""
-data=data
-tokens=""
-test_sets=""            # default: test_<lang> of every language
-train_opts=()           # --train_opt KEY=VALUE, passed to asrprune train as --set KEY=VALUE
-decode_opts=()          # --decode_opt FLAG, passed to asrprune decode (e.g. --decode_opt --beam-size=100)
-
-usage() { sed -n '2,9p' "$0"; echo "options: --stage N --stop_stage N --langs \"de fr\" --train_config FILE --exp DIR" \
-  "--data DIR --tokens FILE --test_sets \"test_de ...\" --train_opt KEY=VALUE --decode_opt FLAG"; }
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --stage) stage=$2; shift 2 ;;
-    --stop_stage) stop_stage=$2; shift 2 ;;
-    --langs) langs=$2; shift 2 ;;
-    --train_config) train_config=$2; shift 2 ;;
-    --exp) exp=$2; shift 2 ;;
-    --data) data=$2; shift 2 ;;
-    --tokens) tokens=$2; shift 2 ;;
-    --test_sets) test_sets=$2; shift 2 ;;
-    --train_opt) train_opts+=(--set "$2"); shift 2 ;;
-    --decode_opt) decode_opts+=("$2"); shift 2 ;;
-    -h|--help) usage; exit 0 ;;
-    *) echo "asr.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
-  esac
-done
-[ -n "$langs" ] || { echo "asr.sh: --langs is required" >&2; exit 2; }
+source "$(dirname "$0")/parse_options.sh"
+option stage 3 "first stage to run"
+option stop_stage 6 "last stage to run"
+option langs "" "training languages, e.g. \"de fr\" (required)"
+option train_config conf/train.yaml "training config"
+option exp "" "experiment folder (default: exp/<config name>_<langs>)"
+option data data "folder of the Kaldi data directories"
+option tokens "" "phone inventory file (default: <data>/phones_<langs>.txt)"
+option test_sets "" "test sets to decode (default: test_<lang> of every language)"
+option_list train_opt "KEY=VALUE, passed to asrprune dump-features and train as --set KEY=VALUE"
+option_list decode_opt "FLAG passed to asrprune decode, e.g. --decode_opt --beam-size=100"
+parse_options "$@"
+[ -n "$langs" ] || usage_error "--langs is required"
 [ -n "$exp" ] || exp=exp/$(basename "$train_config" .yaml)_$(echo $langs | tr ' ' '_')
 [ -n "$tokens" ] || tokens=$data/phones_$(echo $langs | tr ' ' '_').txt
 [ -n "$test_sets" ] || test_sets=$(for l in $langs; do printf 'test_%s ' "$l"; done)
@@ -53,17 +37,17 @@ fi
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   log "stage 4: dump features for $train_config"
   asrprune dump-features --config "$train_config" --train $(each "$data/train_%s") --dev $(each "$data/dev_%s") \
-    "${train_opts[@]}"
+    "${train_opt[@]/#/--set=}"
   log "stage 4: train $exp"
   asrprune train --config "$train_config" --tokens "$tokens" --exp "$exp" \
-    --train $(each "$data/train_%s") --dev $(each "$data/dev_%s") "${train_opts[@]}"
+    --train $(each "$data/train_%s") --dev $(each "$data/dev_%s") "${train_opt[@]/#/--set=}"
 fi
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   for set in $test_sets; do
     lang=${set##*_}
     log "stage 5: decode $set"
     asrprune decode --checkpoint "$exp/checkpoints/best.ckpt" --data "$data/$set" \
-      --lexicon "$data/lang_$lang/lexicon.txt" --out "$exp/decode_$set" "${decode_opts[@]}"
+      --lexicon "$data/lang_$lang/lexicon.txt" --out "$exp/decode_$set" "${decode_opt[@]}"
   done
 fi
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then

@@ -30,7 +30,7 @@ from asrprune.training.lightning_module import ddp_strategy_for
 from asrprune.training.train import _module_from_checkpoint, read_data_dirs
 from tiny_experiment import TINY_OVERRIDES
 
-DDP_OVERRIDES = TINY_OVERRIDES + ["data.single_language_batches=true", "data.speed_perturb=[1.0]"]
+DDP_OVERRIDES = TINY_OVERRIDES + ["data.speed_perturb=[1.0]"]
 
 
 def _masked_tensors(pl_module) -> dict[str, dict[str, torch.Tensor]]:
@@ -72,7 +72,7 @@ def train_part(stage_path: Path, out: Path, steps: int, part: str, resume: Path 
     L.seed_everything(config["seed"], workers=True)
     module, units = _module_from_checkpoint(stage["init"], None, config["optim"], config["trainer"]["max_steps"])
     datamodule = CTCDataModule(
-        read_data_dirs(stage["train"]), read_data_dirs(stage["dev"]), units.encode, module.model.languages,
+        read_data_dirs(stage["train"]), read_data_dirs(stage["dev"]), units.encode, module.model,
         config["data"], FeatureCache(None, FbankConfig(config["model"]["num_mel_bins"])), config["seed"],
     )
     callbacks = list(stage["callbacks"])

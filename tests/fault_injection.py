@@ -1,9 +1,9 @@
 """Run ``python -m MODULE ARGS`` with one checkpoint write stopped halfway, so a test can SIGKILL it there.
 
 Usage: ``python tests/fault_injection.py NAME SIGNAL_FILE MODULE ARGS...``. The first checkpoint write
-(:func:`asrprune.training.checkpoints.atomic_torch_save`) to a file called NAME writes the first half of the
-checkpoint's bytes to its temporary file, creates ``SIGNAL_FILE`` (its content: the checkpoint's path) and sleeps
-until killed. Used by tests/test_faults.py and benchmarks/fault_table.py.
+(:func:`asrprune.files.atomic_torch_save`, patched before MODULE imports it) to a file called NAME writes the first
+half of the checkpoint's bytes to its temporary file, creates ``SIGNAL_FILE`` (its content: the checkpoint's path)
+and sleeps until killed. Used by tests/test_faults.py and benchmarks/fault_table.py.
 """
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from pathlib import Path
 
 import torch
 
-from asrprune.training import checkpoints
+from asrprune import files
 
 
 def pause_in_write(name: str, signal_file: Path) -> None:
-    """Replace ``checkpoints.atomic_torch_save`` by one that stalls halfway through the write of file ``name``."""
-    original = checkpoints.atomic_torch_save
+    """Replace ``files.atomic_torch_save`` by one that stalls halfway through the write of file ``name``."""
+    original = files.atomic_torch_save
 
     def stalling_save(value, path) -> None:
         if Path(path).name != name:
@@ -34,9 +34,9 @@ def pause_in_write(name: str, signal_file: Path) -> None:
             signal_file.write_text(str(path), encoding="utf-8")
             time.sleep(600)
 
-        checkpoints.atomic_write(path, write_half)
+        files.atomic_write(path, write_half)
 
-    checkpoints.atomic_torch_save = stalling_save
+    files.atomic_torch_save = stalling_save
 
 
 if __name__ == "__main__":

@@ -7,15 +7,18 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from asrprune.cli import main
-from asrprune.decoding.decode_dir import decode_data_dir, load_model
+from asrprune.decoding.decode_dir import decode_data_dir
+from asrprune.model.conformer_layout import encoder_layers
+from asrprune.model.mask_scores import topk_mask
+from asrprune.model.store import load_model, save_model
 from asrprune.pruning.autodfp.agent import PruningEnv, random_search, search
 from asrprune.pruning.autodfp.baselines import uniform_plan
 from asrprune.pruning.autodfp.budget import Budget, minimum_widths
 from asrprune.pruning.autodfp.latency import LatencyTable, load_or_measure, measure
 from asrprune.pruning.autodfp.distortion import OutputDistortion, synthetic_features
 from asrprune.pruning.autodfp.prune import LayerPlan, prune_module
-from asrprune.pruning.autodfp.units import encoder_layers, layer_costs
-from asrprune.training.add_language import save_module
+from asrprune.pruning.autodfp.units import layer_costs
+from asrprune.pruning.masking.masked_models import with_masks
 from asrprune.training.lightning_module import CTCModule
 from tests.tiny_experiment import PHONES, make_tiny_data
 
@@ -182,14 +185,14 @@ def test_agent_meets_the_budget_and_the_pruned_model_saves_loads_and_decodes(tmp
     assert len(result.rewards) == 7 and result.distortion >= 0
 
     dense_ckpt = tmp_path / "dense.ckpt"
-    save_module(module, dense_ckpt)
+    save_model(module.stored(), dense_ckpt)
     out = tmp_path / "agent.ckpt"
     assert main(["autodfp", "--checkpoint", str(dense_ckpt), "--method", "agent", "--preserve", "0.5",
                  "--budget", "flops", "--episodes", "4", "--utterances", "2", "--out", str(out)]) == 0
     loaded = load_model(out)
-    widths = loaded.hparams.model["encoder_widths"]
+    widths = loaded.hparams["model"]["encoder_widths"]
     assert widths["blocks"][0]["ffn"] <= ENCODER["linear_units"]
-    assert sum(p.numel() for p in loaded.parameters()) < sum(p.numel() for p in module.parameters())
+    assert sum(p.numel() for p in loaded.model.parameters()) < sum(p.numel() for p in module.parameters())
     assert layer_costs(encoder_layers(loaded.model), [layer.width for layer in encoder_layers(loaded.model)],
                        budget.dims, budget.frames)[0][1] < layer_costs(budget.layers, budget.dense, budget.dims,
                                                                       budget.frames)[0][1]
@@ -213,7 +216,7 @@ def test_pruning_a_joinap_model_meets_the_budget_and_round_trips(metric, tmp_pat
     pruned = prune_module(module, plan)
     if metric == "params":
         assert budget.cost([p.keep for p in plan]) == sum(p.numel() for p in pruned.parameters())
-    save_module(pruned, tmp_path / "joinap.ckpt")
+    save_model(pruned.stored(), tmp_path / "joinap.ckpt")
     torch.testing.assert_close(outputs(load_model(tmp_path / "joinap.ckpt")), outputs(pruned))
 
 
@@ -222,7 +225,7 @@ def test_a_finished_run_is_not_redone_and_a_killed_one_is(tmp_path, capsys):
     from asrprune.pruning.autodfp.cli import autodfp
 
     dense_ckpt = tmp_path / "dense.ckpt"
-    save_module(tiny_module(), dense_ckpt)
+    save_model(tiny_module().stored(), dense_ckpt)
     out = tmp_path / "random.ckpt"
     first = autodfp(dense_ckpt, "random", 0.6, out, episodes=2, utterances=2)
     written = (out.stat().st_mtime_ns, out.with_name("random.ckpt.json").read_bytes())
@@ -236,3 +239,51 @@ def test_a_finished_run_is_not_redone_and_a_killed_one_is(tmp_path, capsys):
     assert autodfp(dense_ckpt, "random", 0.6, out, episodes=2, utterances=2)["layers"] == first["layers"]
     assert "nothing to do" not in capsys.readouterr().out
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def per_language_masked_module() -> CTCModule:
+    """:func:`tiny_module` with per-language masks (a pathways model): de and fr each keep a different random 60 %
+    of every prunable weight."""
+    module = with_masks(tiny_module(), {"per_language": True}).eval()
+    masks = module.model.masks
+    generator = torch.Generator().manual_seed(2)
+    for row in range(masks.state.num_masks):
+        masks.set_row(row, {name: topk_mask(torch.rand(masks.weight(name).shape, generator=generator), 0.4)
+                            for name in masks.names})
+    return module
+
+
+def test_autodfp_prunes_a_model_with_per_language_masks(tmp_path):
+    """Pruning, the distortion check (one single-language batch per language) and the search run on a pathways
+    model; every pathway loses exactly the units its weights lose and is still its language's own."""
+    module = per_language_masked_module()
+    masks = module.model.masks
+    feats, lengths = synthetic_features(module.model.cmvn.mean, module.model.cmvn.std, 4, 100)
+    distortion = OutputDistortion(module.model, feats, lengths)
+    assert [lang_id for lang_id, _ in distortion.batches] == [0, 1]
+    assert distortion(module.model) == 0.0
+    keep_all = prune_module(module, [LayerPlan(layer.width, 1.0) for layer in encoder_layers(module.model)])
+    assert distortion(keep_all.model) == pytest.approx(0.0, abs=1e-9)  # only weights no pathway used were dropped
+
+    # One feed-forward unit removed: the least important by the weights some pathway uses.
+    layers = encoder_layers(module.model)
+    name = "encoders.0.feed_forward"
+    w_1 = masks.weight(f"{name}.w_1").detach() * masks.mask(f"{name}.w_1").any(0)
+    removed = int(w_1.abs().sum(1).argmin())
+    kept = [u for u in range(w_1.shape[0]) if u != removed]
+    pruned = prune_module(module, [LayerPlan(layer.width - (layer.name == "blocks.0.ffn"), 0.0) for layer in layers])
+    pruned_masks = pruned.model.masks
+    assert pruned_masks.names == masks.names and pruned_masks.state.per_language
+    assert torch.equal(pruned_masks.mask(f"{name}.w_1"), masks.mask(f"{name}.w_1")[:, kept])
+    assert torch.equal(pruned_masks.mask(f"{name}.w_2"), masks.mask(f"{name}.w_2")[:, :, kept])
+    assert distortion(pruned.model) > 0
+
+    budget = Budget(module, "params", 0.6)
+    result = random_search(module, budget, distortion, episodes=2)
+    searched = prune_module(module, result.plan)
+    assert budget.ratio([p.keep for p in result.plan]) <= 0.6 + 1e-9
+    assert result.distortion == pytest.approx(distortion(searched.model), abs=1e-6)
+    stats = searched.model.masks.statistics(searched.model.languages)
+    assert stats["overlap"][0][1] < 1  # the pathways stay different
+    save_model(searched.stored(), tmp_path / "pruned.ckpt")
+    assert distortion(load_model(tmp_path / "pruned.ckpt").model) == pytest.approx(distortion(searched.model))

@@ -8,7 +8,7 @@ import torch
 from asrprune.pruning.autodfp.agent import SearchState, random_search, search
 from asrprune.pruning.autodfp.budget import Budget
 from asrprune.pruning.autodfp.distortion import OutputDistortion, synthetic_features
-from asrprune.training.checkpoints import read_checkpoint
+from asrprune.files import read_checkpoint
 from tests.test_autodfp import tiny_module
 
 EPISODES, WARMUP = 6, 2

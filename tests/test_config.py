@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from asrprune.cli import main
-from asrprune.pruning.masking.cli import load_method_config
+from asrprune.pruning.masking.runner import load_method_config
 from asrprune.training.config import ConfigError, load_config
 
 TRAIN = ["train", "--train", "data/train_de", "--dev", "data/dev_de", "--tokens", "phones.txt"]

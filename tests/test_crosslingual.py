@@ -9,7 +9,8 @@ import torch
 
 from asrprune.data.kaldi_dir import read_data_dir, write_data_dir
 from asrprune.decoding.decode_dir import decode_data_dir
-from asrprune.training.add_language import add_language, save_module
+from asrprune.model.store import load_model, save_model
+from asrprune.training.add_language import add_language
 from asrprune.training.config import load_config
 from asrprune.training.lightning_module import CTCModule
 from asrprune.training.train import train
@@ -38,7 +39,7 @@ def tiny(tmp_path_factory):
 def trained(request, tiny, tmp_path_factory):
     exp = tmp_path_factory.mktemp(request.param)
     config = load_config(None, TINY_OVERRIDES + ["trainer.max_steps=2", f"model.output_layer.type={request.param}"])
-    return CTCModule.load_from_checkpoint(train(config, tiny["train"], tiny["dev"], tiny["tokens"], exp), "cpu")
+    return CTCModule.from_file(train(config, tiny["train"], tiny["dev"], tiny["tokens"], exp))
 
 
 def test_add_language_keeps_old_languages_and_adds_phones(trained):
@@ -78,7 +79,7 @@ def test_new_phone_embeddings_come_from_features_only_for_joinap(trained):
 
 def test_zero_shot_checkpoint_decodes_and_fine_tunes(trained, tiny, tmp_path):
     checkpoint = tmp_path / "es_zero_shot.ckpt"
-    save_module(add_language(trained, "es", NEW_PHONES), checkpoint)
+    save_model(add_language(trained, "es", NEW_PHONES).stored(), checkpoint)
     rows = decode_data_dir(checkpoint, tiny["test_es"], tmp_path / "zero_shot")
     assert rows[0].metric == "PER (greedy)" and rows[0].counts.sentences == 6
 
@@ -86,8 +87,7 @@ def test_zero_shot_checkpoint_decodes_and_fine_tunes(trained, tiny, tmp_path):
     best = train(config, [tiny["train_es"]], [tiny["test_es"]], None, tmp_path / "few_shot", init_checkpoint=checkpoint)
     summary = json.loads((tmp_path / "few_shot" / "train_summary.json").read_text())
     assert summary["global_step"] == 2 and summary["languages"] == ["de", "fr", "es"]
-    tuned = CTCModule.load_from_checkpoint(best, map_location="cpu")
-    start = CTCModule.load_from_checkpoint(checkpoint, map_location="cpu")
+    tuned, start = load_model(best), load_model(checkpoint)
     assert tuned.model.tokens == start.model.tokens
     assert torch.equal(tuned.model.cmvn.mean, start.model.cmvn.mean)
     assert not torch.equal(

@@ -4,8 +4,9 @@ The pruning stages are built by the production code: ``Methods.run`` (``static``
 criterion) and ``grow_pathway`` (``asrprune prune grow``) save their init checkpoint and build their callbacks, and
 the test captures what they hand to ``train`` (the stage file of tests/ddp_masked_run.py) and trains it on two
 processes. For each stage: the replicas stay identical (weights, masks, scores, criterion state, mask history); every
-rank trains the same language in a step (``data.same_language_across_ranks``, on by default with
-``single_language_batches``: the per-language update rule needs one pathway per step); every step changes only the
+rank trains the same language in a step (the data module turns single-language batches, shared by the ranks of a
+step, on by itself for a model with per-language masks: the update rule needs one pathway per step, and the stage
+configs do not ask for them); every step changes only the
 prunable weights the single-process rule lets the batch's language change (its pathway, plus the weights in no
 pathway with ``dormant_trainable``) and only that language's scores; the resumed run reaches the last step with the
 criterion and history restored; the dev PER is pooled from the ranks' error counts and equals a single process's
@@ -25,14 +26,15 @@ import torch
 from asrprune.data.feature_cache import FeatureCache
 from asrprune.data.features import FbankConfig
 from asrprune.data.targets import load_target_units
-from asrprune.model.masks import topk_mask
-from asrprune.pruning.masking import cli as masking_cli
+from asrprune.model.mask_scores import topk_mask
+from asrprune.model.mask_storage import masks_key
+from asrprune.model.store import ENCODER_PREFIX, load_model, save_model
 from asrprune.pruning.masking import methods as masking_methods
+from asrprune.pruning.masking import runner as masking_runner
 from asrprune.pruning.masking.callbacks import AdaptiveMasking
-from asrprune.pruning.masking.cli import METHOD_DEFAULTS, grow_pathway
 from asrprune.pruning.masking.masked_models import magnitude_masks, with_masks
 from asrprune.pruning.masking.methods import SHARED, Methods, Setup
-from asrprune.training.add_language import save_module
+from asrprune.pruning.masking.runner import METHOD_DEFAULTS, grow_pathway
 from asrprune.training.config import deep_merge, load_config
 from asrprune.training.datamodule import CTCDataModule
 from asrprune.training.lightning_module import CTCModule
@@ -88,7 +90,7 @@ def _capture_stages(tiny: dict, root: Path) -> dict[str, Path]:
     torch.manual_seed(0)
     dense = CTCModule(units.tokens, language_tokens(read_data_dirs(tiny["train"]), units), config["model"],
                       config["optim"], TOTAL_STEPS)
-    save_module(dense, root / "dense.ckpt")
+    save_model(dense.stored(), root / "dense.ckpt")
     data = tiny["tokens"].parent
     method_config = {**METHOD_DEFAULTS, "steps": TOTAL_STEPS, "interval": 1}
     methods = Methods(Setup(root / "dense.ckpt", data, LANGUAGES, config, method_config, root / "exp"), SPARSITY)
@@ -99,7 +101,7 @@ def _capture_stages(tiny: dict, root: Path) -> dict[str, Path]:
         for name, (method, criterion) in STAGES.items():
             files[name] = root / f"{name}.stage"
             patch.setattr(masking_methods, "train", _capture_train(files[name]))
-            patch.setattr(masking_cli, "train", _capture_train(files[name]))
+            patch.setattr(masking_runner, "train", _capture_train(files[name]))
             with pytest.raises(_Captured):
                 if method == "grow":  # a new pathway grown from the static pathway model
                     pathways = torch.load(files["static"], weights_only=False)["init"]
@@ -178,8 +180,10 @@ def _assert_update_rule(steps: list[dict], dormant_trainable: bool, scores_train
         assert scores_moved == scores_trained, where
 
 
-def _masks_of(state_dict: dict) -> dict[str, torch.Tensor]:
-    return {key: value for key, value in state_dict.items() if key.endswith(".parametrizations.weight.0.masks")}
+def _masks_of(module: CTCModule, state_dict: dict) -> dict[str, torch.Tensor]:
+    """The masks in ``state_dict`` (of a module like ``module``), by their state-dict key."""
+    keys = [masks_key(ENCODER_PREFIX, name) for name in module.model.masks.names]
+    return {key: state_dict[key] for key in keys}
 
 
 @pytest.mark.parametrize("name", list(STAGES))
@@ -189,7 +193,7 @@ def test_masked_method_ddp_two_processes_resumed(ddp_runs, name):
     stage, first, resumed = run["stage"], run["first"], run["resumed"]
     masking = next((c for c in stage["callbacks"] if isinstance(c, AdaptiveMasking)), None)
     assert (masking is None) == (method == "static")
-    init = CTCModule.load_from_checkpoint(stage["init"], map_location="cpu")
+    init = load_model(stage["init"])
     spec = init.model.masks.spec
 
     # The replicas are identical: weights, masks, scores, criterion state, mask history, steps, metrics.
@@ -211,13 +215,13 @@ def test_masked_method_ddp_two_processes_resumed(ddp_runs, name):
     _assert_update_rule(steps, spec["dormant_trainable"], criterion == "scores" and method == "dap",
                         fixed_masks=method == "static")
 
-    final_masks = _masks_of(resumed[0]["state_dict"])
-    init_masks = _masks_of(init.state_dict())
+    final_masks = _masks_of(init, resumed[0]["state_dict"])
+    init_masks = _masks_of(init, init.state_dict())
     if masking is None:  # static pathways: the masks never change
         _assert_same(init_masks, final_masks, "static masks")
         for record in steps:
             for n, mask in record["masks"].items():
-                assert torch.equal(mask, final_masks[f"model.encoder.{n}.parametrizations.weight.0.masks"]), n
+                assert torch.equal(mask, final_masks[masks_key(ENCODER_PREFIX, n)]), n
     else:
         # The mask history was restored and continued: a re-evaluation every interval up to the stop step, of the
         # stage's rows (grow: the new language's only).
@@ -248,7 +252,7 @@ def test_masked_method_ddp_two_processes_resumed(ddp_runs, name):
     config = stage["config"]
     datamodule = CTCDataModule(read_data_dirs(stage["train"]), read_data_dirs(stage["dev"]),
                                load_target_units(run["tokens"]).encode,
-                               init.model.languages, config["data"], FeatureCache(None, FbankConfig(80)),
+                               init.model, config["data"], FeatureCache(None, FbankConfig(80)),
                                config["seed"])
     trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
                         enable_model_summary=False, use_distributed_sampler=False)

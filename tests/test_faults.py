@@ -19,14 +19,12 @@ import pytest
 import torch
 
 from asrprune.cli import main
-from asrprune.decoding.decode_dir import load_model
+from asrprune.files import atomic_torch_save, atomic_write_json, read_checkpoint
+from asrprune.model.store import load_model, save_model
 from asrprune.pruning.autodfp import agent
-from asrprune.pruning.masking.cli import load_method_config
 from asrprune.pruning.masking.methods import Methods, Setup
-from asrprune.training.checkpoints import (
-    atomic_torch_save, atomic_write_json, read_checkpoint, resume_candidates,
-)
-from asrprune.training.add_language import save_module
+from asrprune.pruning.masking.runner import load_method_config
+from asrprune.training.checkpoints import resume_candidates
 from asrprune.training.config import ConfigError, load_config
 from asrprune.training.train import resume_checkpoint, train
 from test_autodfp import tiny_module
@@ -261,7 +259,7 @@ def test_autodfp_search_killed_at_a_random_moment_resumes_to_the_same_result(met
     """SIGKILL at a random moment after the search saved its first episode; the re-run continues after the last
     saved episode and ends with the rewards, plan and pruned weights of an uninterrupted search."""
     dense = tmp_path / "dense.ckpt"
-    save_module(tiny_module(), dense)
+    save_model(tiny_module().stored(), dense)
 
     def command(out: Path) -> list[str]:
         return ["autodfp", "--checkpoint", str(dense), "--method", method, "--preserve", "0.5", "--budget",

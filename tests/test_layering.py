@@ -1,7 +1,7 @@
 """The package's imports point one way, and no module imports itself through others.
 
 Layers, lowest first (a module may import from its own layer or a lower one, never from a higher one):
-file and provenance utilities ← phonology ← data, scoring and the corpus importers/generator ← model ← decoding ←
+file, provenance and command-line option utilities ← phonology ← data, scoring and the corpus importers/generator ← model ← decoding ←
 training ← pruning ← the command line. Every import statement counts, including ones inside functions and under
 ``TYPE_CHECKING`` (a reader follows those too).
 """
@@ -16,14 +16,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "asrprune"
 
 # Top-level subpackage or module of asrprune -> its layer.
 LAYERS = {
-    "__init__": 0, "environment": 0, "files": 0, "text_files": 0, "benchmarking": 0,
+    "__init__": 0, "environment": 0, "files": 0, "text_files": 0, "cli_options": 0, "benchmarking": 0,
     "phonology": 1,
     "data": 2, "scoring": 2, "corpora": 2, "synth": 2,
     "model": 3,
     "decoding": 4,
     "training": 5,
     "pruning": 6,
-    "cli": 7, "cli_options": 7,
+    "cli": 7,
 }
 
 

@@ -74,14 +74,14 @@ def test_installed_environment_is_the_lock():
 
 
 def test_mismatched_torch_pair_gives_one_line(tmp_path):
-    """With a torchaudio that cannot load, the first asrprune command prints one line naming both versions."""
+    """With a torchaudio that cannot load, a stage that imports it prints one line naming both versions."""
     broken = tmp_path / "torchaudio"
     broken.mkdir()
     (broken / "__init__.py").write_text(
         "raise OSError('libtorchaudio.so: undefined symbol: torch_exception_get_what_without_backtrace')\n"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "asrprune.cli", "--help"],
+        [sys.executable, "-m", "asrprune.cli", "decode", "--help"],
         capture_output=True, text=True, env={"PYTHONPATH": f"{tmp_path}:{REPO}", "PATH": "/usr/bin:/bin"}, timeout=120,
     )
     assert result.returncode == 1

@@ -1,20 +1,28 @@
-"""Weight masks (asrprune.model.masks): exact sparsity, pathway update rule, regrowth, export, resume."""
+"""Weight masks (asrprune.model.mask_*): exact sparsity, pathway update rule, row scoped to a forward pass, storage
+names, regrowth, export, resume, single-language batches derived from the model."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from asrprune.decoding.decode_dir import load_model
-from asrprune.model.masks import masked_optimizer_step, topk_mask
+from asrprune.data.feature_cache import FeatureCache
+from asrprune.data.features import FbankConfig
+from asrprune.data.targets import load_target_units
+from asrprune.model.mask_scores import topk_mask
+from asrprune.model.mask_storage import (
+    is_mask_state_key, masks_key, original_key, pack_sparse, plain_key, scores_key, unpack_sparse,
+)
+from asrprune.model.masked_optimizer import masked_optimizer_step
+from asrprune.model.store import ENCODER_PREFIX, load_model, save_model
 from asrprune.pruning.masking.callbacks import AdaptiveMasking
 from asrprune.pruning.masking.criteria import Magnitude, Saliency
 from asrprune.pruning.masking.export import export_sparse
 from asrprune.pruning.masking.masked_models import magnitude_masks, with_masks
 from asrprune.pruning.masking.schedule import SparsitySchedule
-from asrprune.training.add_language import save_module
 from asrprune.training.config import load_config
+from asrprune.training.datamodule import CTCDataModule
 from asrprune.training.lightning_module import CTCModule
-from asrprune.training.train import train
+from asrprune.training.train import language_tokens, read_data_dirs, train
 from tiny_experiment import TINY_OVERRIDES, InterruptAtStep, make_tiny_data
 
 TOKENS = ["<blank>", "a", "b", "e", "ʃ"]
@@ -74,12 +82,80 @@ def test_masked_weights_get_no_update_from_another_languages_batch():
         assert torch.equal(after[only_de], before[name][only_de]), name
         assert not torch.equal(after[masks.mask(name)[1]], before[name][masks.mask(name)[1]]), name
     # The effective weight of language 1 is θ ⊙ m_1.
-    masks.select(torch.tensor([1]), record=False)
     name = masks.names[0]
-    module_weight = module.model.encoder.get_submodule(name).weight
+    with masks.selected(1, record=False):
+        module_weight = module.model.encoder.get_submodule(name).weight
     assert torch.equal(module_weight, masks.weight(name) * masks.mask(name)[1])
-    with pytest.raises(ValueError, match="single_language_batches"):
+    with pytest.raises(ValueError, match="single-language batches"):
         module.model(torch.randn(2, 40, 80), torch.tensor([40, 40]), torch.tensor([0, 1]))
+
+
+def test_storage_names_are_derived_in_one_place_and_round_trip(tmp_path):
+    """Every masked tensor of a state dict sits under the key mask_storage derives; plain_key maps the masked
+    model's weights onto the dense model's keys; pack/unpack restore the same keys and values."""
+    dense = tiny_module()
+    module = with_masks(dense, {"per_language": True, "scores": True})
+    masks, state = module.model.masks, module.state_dict()
+    prefix = ENCODER_PREFIX
+    derived = {key for name in masks.names for key in (
+        original_key(prefix, name), masks_key(prefix, name), *(scores_key(prefix, name, r) for r in (0, 1)))}
+    assert derived <= state.keys()
+    assert {k for k in state if is_mask_state_key(k)} == derived - {original_key(prefix, n) for n in masks.names}
+    assert {plain_key(k) for k in state if not is_mask_state_key(k)} == dense.state_dict().keys()
+    for name in masks.names:
+        masks.set_row(1, {name: topk_mask(torch.rand(masks.weight(name).shape), 0.5)})
+    state = module.state_dict()
+    unpacked = unpack_sparse(pack_sparse(state, masks, [0, 1], prefix), prefix)
+    assert unpacked.keys() == {k for k in state if "scores" not in k}
+    for name in masks.names:
+        kept = state[masks_key(prefix, name)].any(0)
+        assert torch.equal(unpacked[masks_key(prefix, name)], state[masks_key(prefix, name)])
+        assert torch.equal(unpacked[original_key(prefix, name)][kept], state[original_key(prefix, name)][kept])
+
+
+def test_mask_row_is_scoped_to_one_forward_pass():
+    """Each forward uses its batch's language's row and leaves none selected: two forwards of different languages
+    in a row each equal a model whose only mask is that language's."""
+    module = with_masks(tiny_module(), {"per_language": True}).eval()
+    masks, model = module.model.masks, module.model
+    rows = {lang: {n: topk_mask(torch.rand(masks.weight(n).shape), 0.5) for n in masks.names} for lang in (0, 1)}
+    for row, chosen in rows.items():
+        masks.set_row(row, chosen)
+    assert [model.mask_row(lang) for lang in ("de", "fr")] == [0, 1] and model.needs_single_language_batches
+    feats, lengths = torch.randn(2, 40, 80), torch.tensor([40, 35])
+    with torch.no_grad():
+        outputs = [model(feats, lengths, torch.tensor([lang] * 2))[0] for lang in (0, 1, 0)]
+        assert masks.state.current is None
+        with pytest.raises(RuntimeError, match="outside a forward pass"):
+            model.encoder.get_submodule(masks.names[0]).weight
+        for lang, output in zip((0, 1, 0), outputs):
+            single = with_masks(module, {"per_language": False}, {n: m[None] for n, m in rows[lang].items()})
+            assert single.model.mask_row("fr") == 0 and not single.model.needs_single_language_batches
+            torch.testing.assert_close(output, single.eval().model(feats, lengths, torch.tensor([lang] * 2))[0])
+    assert not torch.equal(outputs[0], outputs[1])
+    model.train()
+    model(feats, lengths, torch.tensor([1, 1]))
+    assert masks.state.seen == {1} and masks.state.current is None  # recorded for the next optimizer step
+
+
+def test_single_language_batches_follow_the_models_masks(tmp_path):
+    """The data module gives a pathways model single-language batches without being asked (and keeps them shared by
+    the ranks of a step); a dense model gets what the config asks for."""
+    tiny = make_tiny_data(tmp_path)
+    config = load_config(None, TINY_OVERRIDES)
+    assert config["data"]["single_language_batches"] is False
+    train_utts, dev_utts = read_data_dirs(tiny["train"]), read_data_dirs(tiny["dev"])
+    units = load_target_units(tiny["tokens"])
+    cache = FeatureCache(None, FbankConfig(80))
+    dense = CTCModule(units.tokens, language_tokens(train_utts, units), config["model"], config["optim"], 10)
+    pathways = with_masks(dense, {"per_language": True})
+    for module, single in ((dense, False), (pathways, True)):
+        datamodule = CTCDataModule(train_utts, dev_utts, units.encode, module.model, config["data"], cache)
+        sampler = datamodule.train_dataloader().batch_sampler
+        assert datamodule.single_language == sampler.single_language == single
+        languages = datamodule.train_set.languages()
+        purity = [len({languages[i] for i in batch}) == 1 for batch in sampler]
+        assert all(purity) if single else not all(purity)
 
 
 def test_reevaluation_regrows_a_pruned_weight():
@@ -122,7 +198,7 @@ def test_pruned_weight_stays_zero_in_the_export(tmp_path):
     for name in masks.names:
         masks.set_row(0, {name: topk_mask(torch.rand(masks.weight(name).shape), 0.7)})
         masks.set_row(1, {name: topk_mask(torch.rand(masks.weight(name).shape), 0.7)})
-    save_module(module, tmp_path / "masked.ckpt")
+    save_model(module.stored(), tmp_path / "masked.ckpt")
     full = export_sparse(tmp_path / "masked.ckpt", tmp_path / "all.pt")
     de = export_sparse(tmp_path / "masked.ckpt", tmp_path / "de.pt", lang="de")
     assert de["bytes"] < full["bytes"] < full["dense_bytes"]
@@ -131,7 +207,8 @@ def test_pruned_weight_stays_zero_in_the_export(tmp_path):
     assert loaded_de.model.languages == ["de"]
     name = masks.names[0]
     pruned = ~masks.mask(name)[0]
-    effective = loaded_de.model.encoder.get_submodule(name).weight
+    with loaded_de.model.masks.selected(loaded_de.model.mask_row("de"), record=False):
+        effective = loaded_de.model.encoder.get_submodule(name).weight
     assert torch.equal(effective[pruned], torch.zeros(int(pruned.sum())))
     assert torch.equal(effective[~pruned], masks.weight(name).detach()[~pruned])
     # The multilingual export decodes like the checkpoint, language by language.
@@ -147,11 +224,10 @@ def test_pruned_weight_stays_zero_in_the_export(tmp_path):
 
 def test_resume_restores_masks_and_schedule(tmp_path):
     tiny = make_tiny_data(tmp_path / "data")
-    config = load_config(None, TINY_OVERRIDES + ["trainer.max_steps=6", "data.single_language_batches=true",
-                                                 "trainer.val_check_interval=3"])
+    config = load_config(None, TINY_OVERRIDES + ["trainer.max_steps=6", "trainer.val_check_interval=3"])
     dense = train(config, tiny["train"], tiny["dev"], tiny["tokens"], tmp_path / "dense")
-    init = with_masks(load_model(dense), {"per_language": True, "scores": True, "dormant_trainable": True})
-    save_module(init, tmp_path / "init.ckpt")
+    init = with_masks(CTCModule.from_file(dense), {"per_language": True, "scores": True, "dormant_trainable": True})
+    save_model(init.stored(), tmp_path / "init.ckpt")
 
     def callback():
         return AdaptiveMasking(Saliency(), SparsitySchedule(0.2, 0.6, 0, 6), interval=1, stop_step=6)
@@ -198,7 +274,7 @@ def test_compact_export_decodes_on_the_gpu(tmp_path):
     masks = module.model.masks
     for name in masks.names:
         masks.set_row(0, {name: topk_mask(torch.rand(masks.weight(name).shape), 0.7)})
-    save_module(module, tmp_path / "masked.ckpt")
+    save_model(module.stored(), tmp_path / "masked.ckpt")
     export_sparse(tmp_path / "masked.ckpt", tmp_path / "all.pt")
     feats, lengths, ids = torch.randn(1, 40, 80), torch.tensor([40]), torch.tensor([0])
     with torch.no_grad():

@@ -156,7 +156,7 @@ def test_lightning_fit_reshuffles_every_epoch(tmp_path):
     units = load_target_units(tiny["tokens"])
     train_utts = read_data_dirs(tiny["train"])
     module = CTCModule(units.tokens, language_tokens(train_utts, units), config["model"], config["optim"], 100)
-    datamodule = CTCDataModule(train_utts, read_data_dirs(tiny["dev"]), units.encode, module.model.languages,
+    datamodule = CTCDataModule(train_utts, read_data_dirs(tiny["dev"]), units.encode, module.model,
                                config["data"], FeatureCache(None, FbankConfig(80)))
     recorder = RecordBatches()
     trainer = L.Trainer(max_epochs=3, limit_val_batches=0, accelerator="cpu", logger=False, callbacks=[recorder],

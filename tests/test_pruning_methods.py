@@ -4,17 +4,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-from asrprune.decoding.decode_dir import load_model
-from asrprune.pruning.masking.cli import grow_pathway, load_method_config, run_method
+from asrprune.model.store import load_model, save_model
 from asrprune.pruning.masking.masked_models import read_masks, with_masks
 from asrprune.pruning.masking.methods import Methods, Setup
 from asrprune.pruning.masking.report import write_report
+from asrprune.pruning.masking.runner import grow_pathway, load_method_config, run_method
 from asrprune.pruning.masking.schedule import SparsitySchedule
 from asrprune.pruning.masking.unseen import unseen_language_table
 from asrprune.scoring.error_rates import ErrorCounts
 from asrprune.scoring.result_table import ResultRow, write_results
-from asrprune.training.add_language import add_language, closest_language, save_module
+from asrprune.training.add_language import add_language, closest_language
 from asrprune.training.config import load_config
+from asrprune.training.lightning_module import CTCModule
 from asrprune.training.train import train
 from tiny_experiment import TINY_OVERRIDES, make_tiny_data
 
@@ -102,8 +103,7 @@ def test_run_method_writes_result_and_report(setup, tmp_path):
 
 
 def test_new_language_gets_union_or_closest_pathway(setup):
-    dense = load_model(setup.dense_checkpoint)
-    module = with_masks(dense, {"per_language": True})
+    module = with_masks(CTCModule.from_file(setup.dense_checkpoint), {"per_language": True})
     masks = module.model.masks
     for name in masks.names:
         shape = masks.weight(name).shape
@@ -135,15 +135,15 @@ def test_grow_adapts_only_the_chosen_pathway(setup, tmp_path):
 
 
 def test_unseen_language_table_names_each_pathway_and_reads_its_scores(setup, tmp_path):
-    module = with_masks(load_model(setup.dense_checkpoint), {"per_language": True})
+    module = with_masks(CTCModule.from_file(setup.dense_checkpoint), {"per_language": True})
     masks = module.model.masks
     for name in masks.names:
         shape = masks.weight(name).shape
         masks.set_row(0, {name: torch.rand(shape) < 0.3})
         masks.set_row(1, {name: torch.rand(shape) < 0.4})
     exp = tmp_path / "unseen_pl"
-    save_module(add_language(module, "pl", {"a", "ʃ", "w"}, "union"), exp / "union" / "zero_shot.ckpt")
-    save_module(add_language(module, "pl", {"a", "ʃ", "w"}, "closest"), exp / "closest" / "zero_shot.ckpt")
+    save_model(add_language(module, "pl", {"a", "ʃ", "w"}, "union").stored(), exp / "union" / "zero_shot.ckpt")
+    save_model(add_language(module, "pl", {"a", "ʃ", "w"}, "closest").stored(), exp / "closest" / "zero_shot.ckpt")
     write_results([ResultRow("test_pl", "PER (greedy)", ErrorCounts(1, 1, 40, 30, 6, 4, 0))],
                   exp / "union" / "decode_zero_shot")
     rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in

@@ -138,7 +138,6 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``prep-aishell`` sub-command."""
     parser = subparsers.add_parser(
         "prep-aishell",
-        help="import AISHELL-1 into Kaldi data directories (language zh)",
         description=(
             "Import AISHELL-1 from ROOT/data_aishell/ (transcript/aishell_transcript_v0.8.txt and wav/, either "
             f"extracted or as the release's wav/<speaker>.tar.gz, which are extracted once). {OUTPUT_HELP}"

@@ -28,6 +28,7 @@ from typing import Iterable, NamedTuple
 import soundfile
 from tqdm import tqdm
 
+from asrprune.cli_options import add_out
 from asrprune.data.audio import AudioReadError, load_audio, load_audio_bytes, write_wav
 from asrprune.data.kaldi_dir import Utterance, write_data_dir
 from asrprune.data.prep_report import PrepReport
@@ -102,7 +103,7 @@ OUTPUT_HELP = (
 def add_output_arguments(parser: argparse.ArgumentParser, with_splits: bool) -> None:
     """Add the options every importer sub-command shares: ``--out``, ``--min/max-duration`` and, with
     ``with_splits``, ``--splits``."""
-    parser.add_argument("--out", required=True, type=Path, help="output root for the data directories")
+    add_out(parser, "output root for the data directories", type=Path)
     if with_splits:
         parser.add_argument(
             "--splits", nargs="+", default=list(SPLITS), choices=SPLITS, help="splits to import (default: all)"

@@ -20,6 +20,7 @@ import csv
 from pathlib import Path
 from typing import Iterator
 
+from asrprune.cli_options import add_lang
 from asrprune.data.prep_report import PrepReport
 from asrprune.text_files import read_utf8_lines
 from asrprune.phonology.languages import LANGUAGES, get_language
@@ -142,7 +143,6 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``prep-commonvoice`` sub-command."""
     parser = subparsers.add_parser(
         "prep-commonvoice",
-        help="import a Common Voice release folder into Kaldi data directories",
         description=(
             "Import the official train/dev/test splits of one language of an extracted Common Voice release "
             f"(clips/*.mp3 and <split>.tsv, any release's column order). {OUTPUT_HELP}"
@@ -150,7 +150,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         epilog="example: asrprune prep-commonvoice --release corpora/cv-corpus-17.0-2024-03-15 --lang de --out data",
     )
     parser.add_argument("--release", required=True, type=Path, help="cv-corpus-* folder or its <lang>/ folder")
-    parser.add_argument("--lang", required=True, choices=sorted(LANGUAGES), help="language code")
+    add_lang(parser, choices=sorted(LANGUAGES))
     add_output_arguments(parser, with_splits=True)
     parser.set_defaults(
         func=lambda args: import_commonvoice(

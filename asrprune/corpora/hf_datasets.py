@@ -17,6 +17,7 @@ from typing import Iterator
 
 import datasets
 
+from asrprune.cli_options import add_lang
 from asrprune.data.prep_report import PrepReport
 from asrprune.phonology.languages import LANGUAGES, get_language
 from asrprune.corpora.common import (
@@ -172,7 +173,6 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``prep-hf`` sub-command."""
     parser = subparsers.add_parser(
         "prep-hf",
-        help="import a Hugging Face dataset (hub name, save_to_disk folder or parquet) into Kaldi data dirs",
         description=(
             "Import a Hugging Face dataset with a text and an audio column. SOURCE is a save_to_disk folder, a "
             "parquet file or folder of parquet files, or a hub name (needs network access); audio is decoded "
@@ -184,7 +184,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--source", required=True, help="save_to_disk folder, parquet file/folder or hub name")
-    parser.add_argument("--lang", required=True, choices=sorted(LANGUAGES), help="language code")
+    add_lang(parser, choices=sorted(LANGUAGES))
     parser.add_argument(
         "--split-map",
         nargs="+",

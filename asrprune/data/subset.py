@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import random
 
+from asrprune.cli_options import add_data_dir, add_out, add_seed
 from asrprune.data.kaldi_dir import read_data_dir, write_data_dir
 
 
@@ -18,15 +19,15 @@ def run_cli(args: argparse.Namespace) -> None:
 
 
 def register_cli(subparsers) -> None:
+    """Add the ``subset-data`` sub-command."""
     parser = subparsers.add_parser(
         "subset-data",
-        help="write a random subset of a data directory (e.g. a few-shot training set)",
         description="Pick N utterances of a Kaldi data directory at random (deterministic for --seed) and write them "
         "as a new data directory; the audio files are shared, not copied.",
         epilog="example: asrprune subset-data --data data/train_pl --utts 200 --out data/train_pl_fewshot",
     )
-    parser.add_argument("--data", required=True)
+    add_data_dir(parser, "the data directory to pick from")
     parser.add_argument("--utts", type=int, required=True, help="number of utterances to keep")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", required=True)
+    add_seed(parser, "random seed of the pick")
+    add_out(parser, "data directory to write")
     parser.set_defaults(func=run_cli)

@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
+from asrprune.cli_options import add_out
 from asrprune.data.kaldi_dir import Utterance, read_data_dir
 from asrprune.phonology.inventory import PhoneInventory
 from asrprune.phonology.subwords import MODEL_TYPES, SubwordTokenizer, train_sentencepiece
@@ -55,9 +56,9 @@ def run_cli(args: argparse.Namespace) -> None:
 
 
 def register_cli(subparsers) -> None:
+    """Add the ``make-subwords`` sub-command."""
     parser = subparsers.add_parser(
         "make-subwords",
-        help="train a sentencepiece character/BPE/unigram model as CTC targets instead of phones",
         description="Train sentencepiece on the transcripts (text files) of data directories. Pass the resulting "
         "OUT.model to 'asrprune train --tokens' to train on subword pieces of the text instead of phones; "
         "decoding is then greedy and scored as WER (CER for zh). <blank> is id 0, <unk> id 1.",
@@ -67,5 +68,5 @@ def register_cli(subparsers) -> None:
     parser.add_argument("--data", nargs="+", required=True, help="data directories whose text to learn from")
     parser.add_argument("--model-type", choices=MODEL_TYPES, default="bpe")
     parser.add_argument("--vocab-size", type=int, default=300, help="pieces including <blank> and <unk>")
-    parser.add_argument("--out", required=True, help="model prefix: writes OUT.model and OUT.vocab")
+    add_out(parser, "model prefix: writes OUT.model and OUT.vocab")
     parser.set_defaults(func=run_cli)

@@ -15,6 +15,7 @@ import torch
 from tqdm import tqdm
 
 from asrprune.benchmarking.provenance import RECIPE_LOAD, provenance
+from asrprune.cli_options import add_checkpoint, add_data_dir, add_out
 from asrprune.data.dataset import CTCDataset, collate
 from asrprune.data.feature_cache import FeatureCache
 from asrprune.data.features import FbankConfig
@@ -22,7 +23,7 @@ from asrprune.data.kaldi_dir import read_data_dir
 from asrprune.data.sampler import BucketBatchSampler
 from asrprune.decoding.greedy import greedy_decode
 from asrprune.decoding.lexicon_beam import LexiconBeamDecoder
-from asrprune.model.masks import is_sparse_export, unpack_sparse
+from asrprune.model.store import load_model
 from asrprune.data.targets import SUBWORD
 from asrprune.phonology.lexicon import Lexicon
 from asrprune.phonology.subwords import pieces_to_text
@@ -34,7 +35,6 @@ from asrprune.scoring.error_rates import (
     score_words,
 )
 from asrprune.scoring.result_table import ResultRow, write_results
-from asrprune.training.lightning_module import CTCModule
 
 
 # Added to a hypothesis per word. Phone CTC models have no word-boundary token, so without a penalty the lexicon
@@ -42,19 +42,6 @@ from asrprune.training.lightning_module import CTCModule
 # WER with no penalty: fr 49.6 %, es 45.4 %; mean over de/fr/es/it: -3 -> 13.6 %, -5 -> 13.9 %, -8 -> 17.5 %,
 # -12 -> 28.6 %).
 DEFAULT_WORD_SCORE = -3.0
-
-
-def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> CTCModule:
-    """Load a trained module, in eval mode on ``device``, from a Lightning checkpoint or a compact sparse export
-    (``asrprune prune export``: kept weights and bit-packed masks, :func:`asrprune.model.masks.pack_sparse`)."""
-    # Read on the CPU: unpacking the bit-packed masks goes through numpy, then the module moves to ``device``.
-    stored = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    if is_sparse_export(stored):
-        module = CTCModule(**stored["hyper_parameters"])
-        module.load_state_dict(unpack_sparse(stored, stored["encoder_prefix"]))
-        return module.to(device).eval()
-    module = CTCModule.load_from_checkpoint(checkpoint, map_location=device)
-    return module.eval()
 
 
 def decode_data_dir(
@@ -81,9 +68,9 @@ def decode_data_dir(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    module = load_model(checkpoint, device)
-    model = module.model
-    subwords = module.hparams.target_unit == SUBWORD
+    stored = load_model(checkpoint, device)  # any kind of model file (asrprune.model.store)
+    model = stored.model
+    subwords = stored.target_unit == SUBWORD
     if subwords and lexicon_path is not None:
         raise ValueError(f"{checkpoint}: a subword model has no phones to search a lexicon with; omit --lexicon")
     utterances = read_data_dir(data_dir)
@@ -91,7 +78,7 @@ def decode_data_dir(
     if len(languages) != 1:
         raise ValueError(f"{data_dir}: decode one language per data directory (found {languages})")
     lang = languages[0]
-    features = FeatureCache(None, FbankConfig(module.hparams.model["num_mel_bins"]))  # extraction is part of the RTF
+    features = FeatureCache(None, FbankConfig(stored.num_mel_bins))  # extraction is part of the RTF
     dataset = CTCDataset(utterances, None, model.languages, feature_cache=features)
     batches = BucketBatchSampler(dataset.durations(), dataset.languages(), max_batch_seconds, shuffle=False,
                                  max_padded_seconds=max_padded_seconds)
@@ -150,7 +137,7 @@ def decode_data_dir(
         "checkpoint": str(checkpoint),
         "data": str(data_dir),
         "language": lang,
-        "target_unit": module.hparams.target_unit,
+        "target_unit": stored.target_unit,
         "utterances": len(ids),
         "audio_seconds": round(audio_seconds, 2),
         "decode_seconds": round(decode_seconds, 2),
@@ -186,9 +173,9 @@ def run_cli(args: argparse.Namespace) -> None:
 
 
 def register_cli(subparsers) -> None:
+    """Add the ``decode`` sub-command."""
     parser = subparsers.add_parser(
         "decode",
-        help="decode a data directory with a checkpoint and score it (PER, WER/CER)",
         description=(
             "Run the model over one language's data directory. Greedy CTC gives phones, scored as PER; with "
             "--lexicon, lexicon-constrained beam search (torchaudio/flashlight) gives words, scored as WER "
@@ -198,18 +185,20 @@ def register_cli(subparsers) -> None:
         epilog="example: asrprune decode --checkpoint exp/multi/checkpoints/best.ckpt --data data/test_de "
         "--lexicon data/lang_de/lexicon.txt --out exp/multi/decode_test_de",
     )
-    parser.add_argument("--checkpoint", required=True)
-    parser.add_argument("--data", required=True, help="data directory of one language")
-    parser.add_argument("--out", required=True, help="output directory")
+    add_checkpoint(parser, "the model to decode with (a checkpoint, a pruned model or a compact export)")
+    add_data_dir(parser, "data directory of one language")
+    add_out(parser, "output directory")
     parser.add_argument("--lexicon", help="lexicon.txt for word-level beam search (omit: greedy PER only)")
     parser.add_argument("--lm", help="optional word n-gram LM in ARPA format")
-    parser.add_argument("--beam-size", type=int, default=50)
-    parser.add_argument("--lm-weight", type=float, default=2.0, help="LM weight (log10 LM scores vs natural-log acoustic)")
+    parser.add_argument("--beam-size", type=int, default=50, help="beam search width (default %(default)s)")
+    parser.add_argument(
+        "--lm-weight", type=float, default=2.0, help="LM weight (log10 LM scores vs natural-log acoustic)"
+    )
     parser.add_argument(
         "--word-score",
         type=float,
         default=DEFAULT_WORD_SCORE,
         help="score added per word (negative = insertion penalty; default %(default)s, see DEFAULT_WORD_SCORE)",
     )
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="torch device to decode on (default %(default)s)")
     parser.set_defaults(func=run_cli)

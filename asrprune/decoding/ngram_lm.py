@@ -23,6 +23,7 @@ import math
 from pathlib import Path
 from typing import Iterable
 
+from asrprune.cli_options import add_lang, add_out
 from asrprune.data.kaldi_dir import read_data_dir
 
 SENTENCE_START = "<s>"
@@ -154,17 +155,17 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train-lm`` sub-command."""
     parser = subparsers.add_parser(
         "train-lm",
-        help="train a word n-gram LM (ARPA) from data directory transcripts",
         description=(
             "Estimate an interpolated Witten-Bell word n-gram language model from the 'text' files of Kaldi-style "
             "data directories, keeping only utterances of one language (by utt2lang), and write it in ARPA format "
-            "for lexicon beam decoding. Example: asrprune train-lm data/train --lang de --order 3 -o lm/de.arpa"
+            "for lexicon beam decoding."
         ),
+        epilog="example: asrprune train-lm data/train --lang de --order 3 -o lm/de.arpa",
     )
     parser.add_argument("data_dirs", nargs="+", type=Path, help="Kaldi-style data directories to read")
-    parser.add_argument("--lang", required=True, help="language code whose utterances are used (e.g. de, zh)")
+    add_lang(parser, "language code whose utterances are used (e.g. de, zh)")
     parser.add_argument("--order", type=int, default=3, help="n-gram order (default: 3)")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="ARPA file to write")
+    add_out(parser, "ARPA file to write", dest="output", type=Path)
     parser.set_defaults(func=_run_cli)
 
 

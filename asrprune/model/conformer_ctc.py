@@ -1,8 +1,10 @@
 """The shared multilingual acoustic model: global CMVN, SpecAugment, ESPnet ConformerEncoder, phone CTC output.
 
 The batch's language ids enter :meth:`ConformerCTC.forward`; they select which tokens a language may emit
-(``restrict_to_language_tokens``) and, when weight masks are attached (:mod:`asrprune.model.masks`), the language's
-mask (pathway); language-specific output layers hook in at the same place.
+(``restrict_to_language_tokens``) and, when weight masks are attached (:mod:`asrprune.model.mask_registry`), the
+language's mask row (pathway) for that forward pass only; language-specific output layers hook in at the same place.
+The model maps a language to its mask row (:meth:`ConformerCTC.mask_row`) and says whether its batches must be
+single-language (:attr:`ConformerCTC.needs_single_language_batches`).
 """
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ import torch
 from torch import nn
 
 from asrprune.model.dropout import use_uniform_mask_dropout
+from asrprune.model.conformer_layout import resize_encoder
 from asrprune.model.espnet_modules import ConformerEncoder, SpecAug
-from asrprune.model.masks import ModelMasks
+from asrprune.model.mask_registry import ModelMasks
 from asrprune.model.output_layers import build_output_layer
 
 # Logit of tokens a language may not emit. Finite on purpose: PyTorch's CTC backward turns -inf inputs into NaN
@@ -71,8 +74,9 @@ class ConformerCTC(nn.Module):
         output_layer: output layer config (``{"type": "flat"}``).
         restrict_to_language_tokens: if True a language's logits outside its tokens are :data:`MASKED_LOGIT`.
         encoder_widths: per-layer widths that differ from the encoder config (written by structured pruning,
-            :mod:`asrprune.pruning.autodfp`), applied by :func:`resize_encoder`; None keeps the config's widths.
-        masks: mask spec (:data:`asrprune.model.masks.SPEC_DEFAULTS`) to build the model with masked prunable
+            :mod:`asrprune.pruning.autodfp`), applied by :func:`asrprune.model.conformer_layout.resize_encoder`; None
+            keeps the config's widths.
+        masks: mask spec (:data:`asrprune.model.mask_registry.SPEC_DEFAULTS`) to build the model with masked prunable
             weights (all ones until set), or None for a dense model. Checkpoints of masked models record it.
     """
 
@@ -113,6 +117,30 @@ class ConformerCTC(nn.Module):
         self.masks = ModelMasks.attach(self.encoder, len(self.languages), spec)
         return self.masks
 
+    @property
+    def needs_single_language_batches(self) -> bool:
+        """Whether every batch must hold one language: per-language masks use one pathway per forward pass."""
+        return self.masks is not None and self.masks.state.per_language
+
+    def mask_row(self, language: str | int) -> int:
+        """The mask row serving ``language`` (its code or its id, an index into :attr:`languages`): the language's
+        own row with per-language masks, the shared row 0 otherwise."""
+        lang_id = self.languages.index(language) if isinstance(language, str) else int(language)
+        if not 0 <= lang_id < len(self.languages):
+            raise ValueError(f"language id {lang_id}: the model has {len(self.languages)} languages")
+        return lang_id if self.needs_single_language_batches else 0
+
+    def _batch_mask_row(self, lang_ids: torch.Tensor) -> int:
+        """The mask row of a batch (lang_ids long (B,)). Per-language masks read ``lang_ids`` on the host (one
+        device-to-host copy per forward on a GPU) and need a single-language batch."""
+        if not self.needs_single_language_batches:
+            return 0
+        ids = set(lang_ids.tolist())
+        if len(ids) != 1:
+            raise ValueError(f"per-language masks (pathways) need single-language batches; this batch has language "
+                             f"ids {sorted(ids)}")
+        return self.mask_row(ids.pop())
+
     def _language_token_mask(self, language_tokens: Mapping[str, Sequence[str]]) -> torch.Tensor:
         """Bool (num_languages, V): which tokens each language may emit (blank always)."""
         index = {tok: i for i, tok in enumerate(self.tokens)}
@@ -149,58 +177,19 @@ class ConformerCTC(nn.Module):
         Returns:
             log_probs float32 (B, T', V) with T' ~ T / 4 (conv2d subsampling), and out_lengths long (B,).
         """
-        if self.masks is not None:
-            self.masks.select(lang_ids, record=self.training and torch.is_grad_enabled())
         x = self.cmvn(feats)
         if self.training and self.specaug is not None:
             x, feat_lengths = self.specaug(x, feat_lengths)
-        hidden, out_lengths, _ = self.encoder(x, feat_lengths)
+        if self.masks is None:
+            hidden, out_lengths, _ = self.encoder(x, feat_lengths)
+        else:
+            with self.masks.selected(self._batch_mask_row(lang_ids), record=self.training and torch.is_grad_enabled()):
+                hidden, out_lengths, _ = self.encoder(x, feat_lengths)
         logits = self.output_layer(hidden).float()
         if self.restrict_to_language_tokens:
             allowed = self.language_token_mask[lang_ids].unsqueeze(1)  # (B, 1, V)
             logits = logits.masked_fill(~allowed, MASKED_LOGIT)
         return logits.log_softmax(dim=-1), out_lengths
-
-
-def resize_encoder(encoder: ConformerEncoder, widths: Mapping) -> None:
-    """Replace the encoder's layers by ones of the given widths, in place (fresh weights: load a state dict next).
-
-    ESPnet's ConformerEncoder takes one ``linear_units`` and one head count for all blocks, so a structurally
-    pruned encoder (different widths per block) is built at full size and then resized here. ``widths`` is
-    ``{"subsampling": [c1, c2], "blocks": [{"ffn_macaron": U, "heads": H, "conv": C, "ffn": U}, ...]}``: output
-    channels of the two Conv2d subsampling layers; per block the hidden units of each feed-forward module, the
-    attention heads (each keeps the head dimension d_k) and the conv-module channels (pointwise_conv1 has 2C rows for
-    the GLU). The model width (output_size) is unchanged.
-    """
-    conv, out = encoder.embed.conv, encoder.embed.out
-    c1, c2 = widths["subsampling"]
-    freq = out[0].in_features // conv[2].out_channels
-    conv[0] = nn.Conv2d(1, c1, 3, 2)
-    conv[2] = nn.Conv2d(c1, c2, 3, 2)
-    out[0] = nn.Linear(c2 * freq, out[0].out_features)
-    if len(widths["blocks"]) != len(encoder.encoders):
-        raise ValueError(f"encoder_widths: {len(widths['blocks'])} blocks for an encoder of {len(encoder.encoders)}")
-    for layer, block in zip(encoder.encoders, widths["blocks"]):
-        d = layer.size
-        for name, key in (("feed_forward_macaron", "ffn_macaron"), ("feed_forward", "ffn")):
-            if getattr(layer, name) is not None:
-                getattr(layer, name).w_1 = nn.Linear(d, block[key])
-                getattr(layer, name).w_2 = nn.Linear(block[key], d)
-        attn, heads = layer.self_attn, block["heads"]
-        attn.h = heads
-        inner = heads * attn.d_k
-        attn.linear_q, attn.linear_k, attn.linear_v = (nn.Linear(d, inner) for _ in range(3))
-        attn.linear_out = nn.Linear(inner, d)
-        if hasattr(attn, "linear_pos"):
-            attn.linear_pos = nn.Linear(d, inner, bias=False)
-            attn.pos_bias_u = nn.Parameter(torch.zeros(heads, attn.d_k))
-            attn.pos_bias_v = nn.Parameter(torch.zeros(heads, attn.d_k))
-        module, channels = layer.conv_module, block["conv"]
-        kernel = module.depthwise_conv.kernel_size[0]
-        module.pointwise_conv1 = nn.Conv1d(d, 2 * channels, 1)
-        module.depthwise_conv = nn.Conv1d(channels, channels, kernel, padding=(kernel - 1) // 2, groups=channels)
-        module.norm = nn.BatchNorm1d(channels)
-        module.pointwise_conv2 = nn.Conv1d(channels, d, 1)
 
 
 def ctc_loss(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from asrprune.cli_options import add_exp, add_out
 from asrprune.scoring.result_table import read_results
 
 SETTINGS = (("multilingual", "decode_test_{lang}"), ("zero-shot", "decode_zero_shot_test_{lang}"),
@@ -36,17 +37,17 @@ def run_cli(args: argparse.Namespace) -> None:
 
 
 def register_cli(subparsers) -> None:
+    """Add the ``crosslingual-table`` sub-command."""
     parser = subparsers.add_parser(
         "crosslingual-table",
-        help="table of PER/WER per output layer for multilingual, zero-shot and few-shot decoding",
         description="Collect EXP/multi_<layer>/decode_{,zero_shot_,few_shot_}test_<lang>/results.json into one "
         "markdown table (error rates in %%), as written by recipes/crosslingual/run.sh.",
         epilog="example: asrprune crosslingual-table --exp exp --layers flat joinap_linear --seen de fr "
         "--unseen pl zh --out exp/RESULTS.md",
     )
-    parser.add_argument("--exp", required=True)
-    parser.add_argument("--layers", nargs="+", required=True)
+    add_exp(parser, "experiment folder holding multi_<layer>/")
+    parser.add_argument("--layers", nargs="+", required=True, help="output layer types, one column group each")
     parser.add_argument("--seen", nargs="+", required=True, help="languages the models were trained on")
     parser.add_argument("--unseen", nargs="+", required=True, help="languages added zero-shot / few-shot")
-    parser.add_argument("--out", required=True)
+    add_out(parser, "markdown table to write")
     parser.set_defaults(func=run_cli)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from asrprune.cli_options import add_out
 from asrprune.scoring.result_table import markdown_table, read_results
 
 
@@ -16,13 +17,13 @@ def run_cli(args: argparse.Namespace) -> None:
 
 
 def register_cli(subparsers) -> None:
+    """Add the ``report`` sub-command."""
     parser = subparsers.add_parser(
         "report",
-        help="collect the results.json of decoding directories into one markdown table",
         description="Reads results.json from each decoding directory (written by asrprune decode) and writes one "
         "ESPnet-style table (Snt, Wrd, Corr, Sub, Del, Ins, Err, S.Err) with a row per data set and metric.",
         epilog="example: asrprune report --out exp/multi/RESULTS.md exp/multi/decode_test_*",
     )
-    parser.add_argument("decode_dirs", nargs="+")
-    parser.add_argument("--out", required=True, help="markdown file to write")
+    parser.add_argument("decode_dirs", nargs="+", help="decoding directories (asrprune decode --out)")
+    add_out(parser, "markdown file to write")
     parser.set_defaults(func=run_cli)

@@ -14,8 +14,9 @@ The importers read it exactly as they read the real corpora:
   noise kinds used and the vocabulary filter's counts.
 
 This module plans, renders and resumes the corpus, keeps its summary and provides the ``synth`` command. Text:
-:mod:`asrprune.synth.sentences`. Noise: :mod:`asrprune.synth.noise`. The espeak-ng program: :mod:`asrprune.synth.espeak`. The
-two file formats: :mod:`asrprune.synth.layouts`.
+:mod:`asrprune.synth.sentences`. Noise: :mod:`asrprune.synth.noise`. The espeak-ng program:
+:mod:`asrprune.synth.espeak`. The two file formats: :mod:`asrprune.synth.layouts`. The planned speakers and
+utterances (records): :mod:`asrprune.synth.plan`.
 
 Speakers: a speaker is an espeak-ng voice variant (:data:`asrprune.synth.espeak.VOICE_VARIANTS`, those installed)
 with its own base speaking rate (150-200 words/min) and pitch (35-65 of espeak's 0-99); each utterance varies the
@@ -56,10 +57,12 @@ import torch
 import torchaudio
 from tqdm import tqdm
 
+from asrprune.cli_options import add_out, add_seed
 from asrprune.phonology.languages import get_language
 from asrprune.synth import noise, sentences
 from asrprune.synth.espeak import ESPEAK_SAMPLE_RATE, espeak_speech, espeak_version, installed_variants
 from asrprune.synth.layouts import CV_AGES, CorpusLayout, layout_for, write_text
+from asrprune.synth.plan import PlannedUtterance, Speaker
 
 SYNTH_VERSION = 1  # bump when the same parameters would give different audio or text
 ALL_LANGS = ("de", "fr", "es", "it", "pl", "zh")
@@ -82,39 +85,6 @@ BABBLE_CHUNK = 100  # utterances synthesised together; babble talkers come from 
 
 class SynthError(RuntimeError):
     """The corpus cannot be (re)generated as asked; the message says why and what to do."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Speaker:
-    """One synthetic speaker: ``speaker_id`` (``S0001``), its ``split``, espeak ``variant``, base ``rate_wpm``
-    (words per minute) and ``pitch`` (0-99), and the Common Voice metadata it shows."""
-
-    speaker_id: str
-    split: str
-    variant: str
-    gender: str
-    age: str
-    rate_wpm: int
-    pitch: int
-    client_id: str
-
-
-@dataclasses.dataclass(frozen=True)
-class PlannedUtterance:
-    """Everything needed to make one clip: ``index`` in its split, ``clip`` path relative to the language root,
-    ``babble_sources`` (indices in the same split) for babble noise, Common Voice votes."""
-
-    split: str
-    index: int
-    speaker: Speaker
-    words: tuple[str, ...]
-    rate_wpm: int
-    pitch: int
-    degradation: noise.Degradation
-    babble_sources: tuple[int, ...]
-    clip: str
-    up_votes: int
-    down_votes: int
 
 
 def synthesise(
@@ -481,11 +451,10 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``synth`` sub-command."""
     parser = subparsers.add_parser(
         "synth",
-        help="generate the synthetic espeak-ng corpus (Common Voice / AISHELL formats)",
         description=_CLI_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--out", dest="out_dir", type=Path, required=True, help="output folder (created)")
+    add_out(parser, "output folder (created)", dest="out_dir", type=Path)
     parser.add_argument("--langs", type=_language_list, default=ALL_LANGS,
                         help=f"comma-separated languages (default {','.join(ALL_LANGS)})")
     for split in SPLITS:
@@ -494,7 +463,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     for split, count in DEFAULT_SPEAKERS.items():
         parser.add_argument(f"--{split}-speakers", type=int, default=count,
                             help=f"{split} speakers per language (default {count})")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_seed(parser)
     parser.add_argument("--snr-db", type=float, nargs=2, default=noise.DEFAULT_SNR_DB, metavar=("LOW", "HIGH"),
                         help="SNR range in dB, drawn uniformly per clip (default %(default)s; babble +10 dB)")
     parser.add_argument("--noise-kinds", type=_noise_kind_list, default=noise.NOISE_KINDS,

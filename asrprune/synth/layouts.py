@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile
@@ -23,9 +22,7 @@ import soundfile
 from asrprune.data.audio import write_wav
 from asrprune.phonology.languages import get_language
 from asrprune.synth import sentences
-
-if TYPE_CHECKING:  # only for annotations: asrprune.synth.corpus imports this module
-    from asrprune.synth.corpus import PlannedUtterance, Speaker
+from asrprune.synth.plan import PlannedUtterance, Speaker
 
 CV_RELEASE = "cv-corpus-synth-1.0"
 CV_HEADER = (

@@ -2,9 +2,10 @@
 
 The new checkpoint keeps the encoder and the output layer's learned maps, adds the new language's phones (from its
 lexicon) to the token list, and registers the language, so ``asrprune decode`` recognises it zero-shot and
-``asrprune train --init`` fine-tunes it few-shot. The languages the model already knew keep working.
+``asrprune train --init`` fine-tunes it few-shot. The languages the model already knew keep working. It starts
+from any model file (:func:`asrprune.model.store.load_model`: a checkpoint, a pruned model, a compact export).
 
-A model with per-language masks (ASR pathways, :mod:`asrprune.model.masks`) has no pathway for the new language;
+A model with per-language masks (ASR pathways, :mod:`asrprune.model.mask_registry`) has no pathway for the new language;
 ``pathway`` chooses one: ``union`` (every weight some pathway keeps: the whole pruned model), ``closest`` (the
 pathway of the known language whose phone inventory overlaps the new one's most, Jaccard; a proxy for phonological
 closeness that needs only the lexicons), or a language code (that language's pathway). ``asrprune prune grow`` then
@@ -13,13 +14,11 @@ adapts the chosen pathway during few-shot fine-tuning.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-import lightning as L
-
-from asrprune.model.masks import append_mask_row
+from asrprune.cli_options import add_checkpoint, add_lang, add_out
+from asrprune.model.mask_storage import append_mask_row
+from asrprune.model.store import save_model
 from asrprune.phonology.lexicon import Lexicon
-from asrprune.training.checkpoints import atomic_torch_save
 from asrprune.training.lightning_module import CTCModule
 
 
@@ -49,7 +48,7 @@ def add_language(module: CTCModule, lang: str, phones: set[str], pathway: str = 
         source = closest_language(known, phones) if pathway == "closest" else pathway
         if source != "union" and source not in model.languages:
             raise ValueError(f"--pathway {pathway!r}: use union, closest or one of {model.languages}")
-        rows = list(range(len(model.languages))) if source == "union" else [model.languages.index(source)]
+        rows = [model.mask_row(lang) for lang in (model.languages if source == "union" else [source])]
         encoder_state = append_mask_row(encoder_state, model.masks, rows)
     adapted.model.encoder.load_state_dict(encoder_state)
     adapted.model.cmvn.load_state_dict(model.cmvn.state_dict())
@@ -57,40 +56,27 @@ def add_language(module: CTCModule, lang: str, phones: set[str], pathway: str = 
     return adapted
 
 
-def save_module(module: CTCModule, path: str | Path) -> None:
-    """Save ``module`` as a checkpoint that ``CTCModule.load_from_checkpoint`` reads (weights and hyperparameters),
-    atomically (a kill leaves the old file or the new one)."""
-    atomic_torch_save(
-        {
-            "state_dict": module.state_dict(),
-            "hyper_parameters": dict(module.hparams),
-            "pytorch-lightning_version": L.__version__,
-        },
-        path,
-    )
-
-
 def run_cli(args: argparse.Namespace) -> None:
-    module = CTCModule.load_from_checkpoint(args.checkpoint, map_location="cpu")
+    module = CTCModule.from_file(args.checkpoint)
     if module.hparams.target_unit != "phone":
         raise ValueError(f"{args.checkpoint}: only phone models can add a language through its lexicon")
     if args.lang in module.model.languages:
         raise ValueError(f"{args.checkpoint}: the model already knows {args.lang!r} ({module.model.languages})")
     phones = Lexicon.load(args.lexicon).phones()
     adapted = add_language(module, args.lang, phones, args.pathway)
-    save_module(adapted, args.out)
+    save_model(adapted.stored(), args.out)
     new = len(adapted.model.tokens) - len(module.model.tokens)
     print(
         f"{args.out}: {args.lang} added with {len(phones)} phones ({new} new to the model, "
-        f"output layer {module.hparams.model['output_layer'].get('type', 'flat')}); "
+        f"output layer {module.hparams.model.get('output_layer', {}).get('type', 'flat')}); "
         f"languages {adapted.model.languages}"
     )
 
 
 def register_cli(subparsers) -> None:
+    """Add the ``add-language`` sub-command."""
     parser = subparsers.add_parser(
         "add-language",
-        help="turn a trained checkpoint into one that also serves a new language (zero-shot, or to fine-tune)",
         description="Add a language the model was not trained on: its lexicon's phones join the token list and "
         "the language gets its own id. JoinAP output layers derive the new phones' embeddings from their "
         "phonological features; a flat layer keeps the rows of phones it already had and gives new phones "
@@ -98,10 +84,10 @@ def register_cli(subparsers) -> None:
         epilog="example: asrprune add-language --checkpoint exp/multi/checkpoints/best.ckpt --lang pl "
         "--lexicon data/lang_pl/lexicon.txt --out exp/multi/pl_zero_shot.ckpt",
     )
-    parser.add_argument("--checkpoint", required=True)
-    parser.add_argument("--lang", required=True, help="language code of the new language")
+    add_checkpoint(parser, "the trained model to extend")
+    add_lang(parser, "language code of the new language")
     parser.add_argument("--lexicon", required=True, help="the new language's lexicon.txt")
-    parser.add_argument("--out", required=True, help="checkpoint to write")
+    add_out(parser, "checkpoint to write")
     parser.add_argument(
         "--pathway", default="union", help="models with per-language masks: the new language's mask, 'union' of all "
         "pathways, 'closest' (largest phone-inventory overlap) or a known language's code (default %(default)s)"

@@ -42,12 +42,11 @@ DEFAULT_CONFIG = {
         "speed_perturb": [0.9, 1.0, 1.1],
         "max_batch_seconds": 60.0,
         "max_batch_size": 32,
-        "single_language_batches": False,
+        "single_language_batches": False,  # for dense/shared-mask models; per-language masks always get them
         "num_workers": 1,
         "cmvn_max_utterances": 2000,
         "feature_cache": None,  # folder for cached filterbanks (recipes use dump/); None extracts every time
         "max_batch_padded_seconds": None,  # padded length x batch size per batch; None: max_batch_seconds
-        "same_language_across_ranks": None,  # DDP: one language per step across ranks; None: single_language_batches
     },
     "optim": {"lr": 2.0e-3, "weight_decay": 1.0e-3, "warmup_fraction": 0.15},
     "trainer": {
@@ -68,7 +67,6 @@ DEFAULT_CONFIG = {
 NONE_DEFAULT_TYPES = {
     "data.feature_cache": Union[str, None],
     "data.max_batch_padded_seconds": Union[float, None],
-    "data.same_language_across_ranks": Union[bool, None],
     "trainer.checkpoint_every_n_steps": Union[int, None],
 }
 # Trainer arguments that ``asrprune train`` sets itself (a config value would clash with them).

@@ -19,6 +19,7 @@ from asrprune.data.dataset import CTCDataset, collate
 from asrprune.data.feature_cache import FeatureCache
 from asrprune.data.kaldi_dir import Utterance
 from asrprune.data.sampler import BucketBatchSampler, EpochBatch
+from asrprune.model.conformer_ctc import ConformerCTC
 
 
 def _worker_init(_: int) -> None:
@@ -93,23 +94,19 @@ class ResumableDataLoader(torch.utils.data.DataLoader):
         self.batch_sampler.resume(state["epoch"], state["batches"])
 
 
-def same_language_across_ranks(data_config: dict) -> bool:
-    """Whether the ranks' batches of one DDP step share one language: ``data.same_language_across_ranks``, by
-    default (None or absent) on whenever batches are single-language (``data.single_language_batches``).
-
-    Per-language masks need it: a step then averages one language's gradients over the ranks and trains that
-    language's pathway only, the single-process update rule; without it a step mixes the ranks' languages and a
-    weight in one pathway gets 1/R of its language's gradient.
-    """
-    option = data_config.get("same_language_across_ranks")
-    return bool(data_config["single_language_batches"] if option is None else option)
-
-
 class CTCDataModule(L.LightningDataModule):
-    """Train and dev loaders (the train loader resumable mid-epoch, :class:`ResumableDataLoader`).
+    """Train and dev loaders (the train loader resumable mid-epoch, :class:`ResumableDataLoader`) for ``model``.
+
+    The model decides what its batches must be: its :attr:`~asrprune.model.conformer_ctc.ConformerCTC.languages`
+    fix the language ids, and a model with per-language masks
+    (:attr:`~asrprune.model.conformer_ctc.ConformerCTC.needs_single_language_batches`) gets single-language batches
+    whatever ``data.single_language_batches`` says (that option gives them to other models too). With
+    single-language batches the ranks of one DDP step share the language: a step then averages one language's
+    gradients over the ranks and trains that language's pathway only, the single-process update rule (mixed, a
+    weight in one pathway would get 1/R of its language's gradient).
 
     Args:
-        train, dev: utterances; encode_targets: utterance -> target ids; languages: the model's language order.
+        train, dev: utterances; encode_targets: utterance -> target ids; model: the ConformerCTC to be trained.
         data_config: the ``data`` section of the training config (batching, speed perturbation, workers).
         feature_cache: where filterbanks are read from or extracted to.
     """
@@ -119,7 +116,7 @@ class CTCDataModule(L.LightningDataModule):
         train: Sequence[Utterance],
         dev: Sequence[Utterance],
         encode_targets,
-        languages: Sequence[str],
+        model: ConformerCTC,
         data_config: dict,
         feature_cache: FeatureCache,
         seed: int = 0,
@@ -127,6 +124,8 @@ class CTCDataModule(L.LightningDataModule):
         super().__init__()
         self.config = data_config
         self.seed = seed
+        self.single_language = data_config["single_language_batches"] or model.needs_single_language_batches
+        languages = model.languages
         self.train_set = CTCDataset(train, encode_targets, languages, data_config["speed_perturb"], feature_cache)
         self.dev_set = CTCDataset(dev, encode_targets, languages, feature_cache=feature_cache)
 
@@ -135,7 +134,6 @@ class CTCDataModule(L.LightningDataModule):
         validation (pooled dev counts must not count a repeated batch twice)."""
         trainer = self.trainer
         world_size = trainer.world_size if trainer else 1
-        single_language = self.config["single_language_batches"]
         sampler = BucketBatchSampler(
             dataset.durations(),
             dataset.languages(),
@@ -143,13 +141,13 @@ class CTCDataModule(L.LightningDataModule):
             max_batch_size=self.config["max_batch_size"],
             # .get(): a key newer than some saved configs (None: the same budget as max_batch_seconds).
             max_padded_seconds=self.config.get("max_batch_padded_seconds"),
-            single_language=single_language,
+            single_language=self.single_language,
             shuffle=training,
             seed=self.seed,
             num_replicas=world_size,
             rank=trainer.global_rank if trainer else 0,
             even_shards=training,
-            same_language_across_ranks=training and world_size > 1 and same_language_across_ranks(self.config),
+            same_language_across_ranks=training and world_size > 1 and self.single_language,
         )
         workers = self.config["num_workers"]
         on_cuda = trainer is not None and trainer.strategy.root_device.type == "cuda"

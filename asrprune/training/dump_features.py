@@ -14,6 +14,7 @@ from typing import Sequence
 import torch
 from tqdm import tqdm
 
+from asrprune.cli_options import add_train_config, add_train_dev_dirs
 from asrprune.data.feature_cache import FeatureCache
 from asrprune.data.features import FbankConfig
 from asrprune.data.kaldi_dir import Utterance
@@ -58,17 +59,15 @@ def run_cli(args: argparse.Namespace) -> None:
 
 
 def register_cli(subparsers) -> None:
+    """Add the ``dump-features`` sub-command."""
     parser = subparsers.add_parser(
         "dump-features",
-        help="fill the filterbank cache of a training config with all CPU cores (optional, speeds up training)",
         description="Extract and cache filterbanks for the training sets at every speed-perturbation factor and for "
         "the dev sets unperturbed, in parallel processes, into the config's data.feature_cache folder. Files already "
         "cached and newer than their audio are skipped, so the command is cheap to re-run.",
         epilog="example: asrprune dump-features --config conf/train.yaml --train data/train_de --dev data/dev_de",
     )
-    parser.add_argument("--config", required=True, help="training config (data.feature_cache, data.speed_perturb)")
-    parser.add_argument("--train", nargs="+", required=True, help="training data directories")
-    parser.add_argument("--dev", nargs="*", default=[], help="dev data directories (unperturbed only)")
+    add_train_config(parser, "training config (data.feature_cache, data.speed_perturb)", required=True)
+    add_train_dev_dirs(parser, "dev data directories (unperturbed only)", dev_required=False)
     parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="worker processes (default: all cores)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     parser.set_defaults(func=run_cli)

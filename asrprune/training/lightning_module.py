@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import lightning as L
@@ -13,7 +14,10 @@ from asrprune.data.dataset import Batch
 from asrprune.data.targets import PHONE
 from asrprune.decoding.greedy import greedy_decode
 from asrprune.model.conformer_ctc import ConformerCTC, ctc_loss
-from asrprune.model.masks import masked_optimizer_step
+from asrprune.model.mask_storage import masks_key
+from asrprune.model.store import ENCODER_PREFIX
+from asrprune.model.masked_optimizer import masked_optimizer_step
+from asrprune.model.store import StoredModel, load_model
 from asrprune.scoring.error_rates import ErrorCounts, score_phones
 
 
@@ -47,6 +51,24 @@ class CTCModule(L.LightningModule):
         # This rank's dev loss summed over utterances, and the utterances (pooled across ranks at the epoch's end).
         self._dev_loss = [0.0, 0]
 
+    @classmethod
+    def from_file(cls, path: str | Path, optim: Mapping | None = None, max_steps: int | None = None) -> "CTCModule":
+        """The module of the model in ``path``, any kind :func:`asrprune.model.store.load_model` reads (a checkpoint,
+        a masked or resized model, a compact sparse export), on the CPU; ``optim`` and ``max_steps`` replace the
+        stored ones (a new optimizer and schedule for the next training). In train mode, as constructed
+        (``Trainer.fit`` keeps the mode it finds); call ``.eval()`` to run it for inference."""
+        stored = load_model(path)
+        hparams = {**stored.hparams, **({"optim": optim} if optim is not None else {}),
+                   **({"max_steps": max_steps} if max_steps is not None else {})}
+        module = cls(**hparams)
+        module.model.load_state_dict(stored.model.state_dict())
+        return module
+
+    def stored(self) -> StoredModel:
+        """The network and its hyperparameters, as :func:`asrprune.model.store.save_model` writes them (the same
+        network, not a copy)."""
+        return StoredModel(self.model, dict(self.hparams))
+
     def setup(self, stage: str) -> None:
         """Keep the mask buffers out of DDP's per-forward buffer broadcast (runs before Lightning wraps the model).
 
@@ -57,7 +79,7 @@ class CTCModule(L.LightningModule):
         ``_set_params_and_buffers_to_ignore_for_model``); no public option ignores chosen buffers.
         """
         if self.model.masks is not None:
-            ignored = [name for name, _ in self.named_buffers() if name.endswith(".parametrizations.weight.0.masks")]
+            ignored = [masks_key(ENCODER_PREFIX, name) for name in self.model.masks.names]
             torch.nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(self, ignored)
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:

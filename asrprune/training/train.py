@@ -15,13 +15,16 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from tqdm import tqdm
 
 from asrprune.benchmarking.provenance import RECIPE_LOAD, provenance
+from asrprune.cli_options import add_exp, add_train_config, add_train_dev_dirs
 from asrprune.data.feature_cache import FeatureCache
 from asrprune.data.features import CMVNAccumulator, FbankConfig
 from asrprune.data.kaldi_dir import Utterance, read_data_dir
 from asrprune.data.targets import PHONE, TargetUnits, load_target_units
+from asrprune.files import (
+    CorruptCheckpoint, atomic_torch_save, atomic_write_json, atomic_write_text, read_checkpoint, read_json, warn,
+)
 from asrprune.training.checkpoints import (
-    AtomicCheckpointIO, CorruptCheckpoint, RandomStates, StepCheckpoint, atomic_torch_save, atomic_write_json,
-    atomic_write_text, newest_readable_checkpoint, read_checkpoint, read_json, resume_candidates, warn,
+    AtomicCheckpointIO, RandomStates, StepCheckpoint, newest_readable_checkpoint, resume_candidates,
 )
 from asrprune.training.config import ConfigError, check_config, load_config
 from asrprune.training.curves import plot_training_curves
@@ -55,18 +58,16 @@ def global_cmvn(utterances: Sequence[Utterance], cache: FeatureCache, max_uttera
 def _module_from_checkpoint(
     checkpoint: str | Path, tokens_path: str | Path | None, optim: dict, max_steps: int
 ) -> tuple[CTCModule, TargetUnits]:
-    """A module with ``checkpoint``'s architecture, tokens and weights, and a new optimizer/schedule setting."""
-    read_checkpoint(checkpoint, mmap=True)  # a missing or unreadable file stops here, named, in one line
-    init = CTCModule.load_from_checkpoint(checkpoint, map_location="cpu")
-    hparams = init.hparams
+    """A module with ``checkpoint``'s architecture, tokens and weights (any model file, a compact export too:
+    :func:`asrprune.model.store.load_model`), and a new optimizer/schedule setting."""
+    module = CTCModule.from_file(checkpoint, optim, max_steps)  # a bad file stops here, named, in one line
+    hparams = module.hparams
     if hparams.target_unit == PHONE:
         units = TargetUnits(PHONE, hparams.tokens)
     else:
         units = load_target_units(tokens_path) if tokens_path else None
         if units is None or units.tokens != list(hparams.tokens):
             raise ValueError(f"{checkpoint}: a subword model needs --tokens with its own sentencepiece model")
-    module = CTCModule(hparams.tokens, hparams.language_tokens, hparams.model, optim, max_steps, hparams.target_unit)
-    module.load_state_dict(init.state_dict())
     return module, units
 
 
@@ -246,7 +247,7 @@ def train(
                                                 max_steps)
 
     datamodule = CTCDataModule(
-        train_utts, dev_utts, units.encode, module.model.languages, config["data"], cache, config["seed"]
+        train_utts, dev_utts, units.encode, module.model, config["data"], cache, config["seed"]
     )
     # best.ckpt is overwritten in place (no best-v1.ckpt); step<N>.ckpt and last.ckpt follow the steps, not the score.
     best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val/per", mode="min",
@@ -306,9 +307,9 @@ def run_cli(args: argparse.Namespace) -> None:
 
 
 def register_cli(subparsers) -> None:
+    """Add the ``train`` sub-command."""
     parser = subparsers.add_parser(
         "train",
-        help="train (or resume) a multilingual phone-CTC conformer",
         description=(
             "Train a phone-CTC conformer on one or more Kaldi data directories (any mix of languages). "
             "Writes checkpoints/best.ckpt (lowest dev PER), step<N>.ckpt every trainer.checkpoint_every_n_steps "
@@ -321,9 +322,8 @@ def register_cli(subparsers) -> None:
         epilog="example: asrprune train --config conf/train.yaml --train data/train_de data/train_fr "
         "--dev data/dev_de data/dev_fr --tokens data/phones.txt --exp exp/multi --set trainer.max_steps=2000",
     )
-    parser.add_argument("--config", help="YAML config (defaults are used for missing keys)")
-    parser.add_argument("--train", nargs="+", required=True, help="training data directories")
-    parser.add_argument("--dev", nargs="+", required=True, help="dev data directories (checkpoint selection)")
+    add_train_config(parser, "YAML config (defaults are used for missing keys)")
+    add_train_dev_dirs(parser, "dev data directories (checkpoint selection)")
     parser.add_argument(
         "--tokens", help="phone inventory (phones.txt) or sentencepiece model (*.model) for subwords"
     )
@@ -331,10 +331,7 @@ def register_cli(subparsers) -> None:
         "--init", help="fine-tune from this checkpoint (its architecture, tokens and languages; e.g. few-shot after "
         "asrprune add-language)"
     )
-    parser.add_argument("--exp", required=True, help="experiment directory")
+    add_exp(parser)
     parser.add_argument("--devices", type=int, help="override trainer.devices")
     parser.add_argument("--strategy", help="override trainer.strategy (e.g. ddp)")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. optim.lr=1e-3"
-    )
     parser.set_defaults(func=run_cli)

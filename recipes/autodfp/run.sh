@@ -12,35 +12,18 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
-stage=1
-stop_stage=3
-checkpoint=../mini/exp/multi/checkpoints/best.ckpt
-data=../mini/data
-langs="de fr es it"
-ratios="0.8 0.6 0.5"
-methods="l1 merge agent random"
-episodes=150
-budget=params+flops
-exp=exp/autodfp
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --stage) stage=$2; shift 2 ;;
-    --stop_stage) stop_stage=$2; shift 2 ;;
-    --checkpoint) checkpoint=$2; shift 2 ;;
-    --data) data=$2; shift 2 ;;
-    --langs) langs=$2; shift 2 ;;
-    --ratios) ratios=$2; shift 2 ;;
-    --methods) methods=$2; shift 2 ;;
-    --episodes) episodes=$2; shift 2 ;;
-    --budget) budget=$2; shift 2 ;;
-    --exp) exp=$2; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; echo "options: --stage N --stop_stage N --checkpoint CKPT (default $checkpoint)" \
-      "--data DIR (default $data) --langs \"de fr es it\" --ratios \"0.8 0.6 0.5\"" \
-      "--methods \"l1 merge agent random\" --episodes N (agent/random search, default $episodes)" \
-      "--budget params+flops|params|flops|latency --exp DIR (default $exp)"; exit 0 ;;
-    *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
-  esac
-done
+source "$here/../parse_options.sh"
+option stage 1 "first stage to run"
+option stop_stage 3 "last stage to run"
+option checkpoint ../mini/exp/multi/checkpoints/best.ckpt "the trained multilingual model"
+option data ../mini/data "folder of its test_<lang> data directories"
+option langs "de fr es it" "test languages"
+option ratios "0.8 0.6 0.5" "preserved ratios of the budget"
+option methods "l1 merge agent random" "pruning methods"
+option episodes 150 "episodes of the agent's (and random) search"
+option budget params+flops "what the ratio preserves: params+flops, params, flops or latency"
+option exp exp/autodfp "output folder"
+parse_options "$@"
 
 source "$here/../common.sh"
 cd "$here"

@@ -2,8 +2,8 @@
 # Crosslingual recipe (JoinAP): train one multilingual model on de/fr/es/it per output layer (flat, joinap_linear,
 # joinap_nonlinear), then recognise Polish and Mandarin zero-shot (add-language: their phones join the token list)
 # and few-shot (fine-tune on a small amount of the new language), and write one table.
-#   stage 1  synthesise de/fr/es/it/pl (CommonVoice format) and zh (AISHELL format)
-#   stage 2  import everything into data/
+#   stage 1  synthesise de/fr/es/it/pl (CommonVoice format) and zh (AISHELL format): ../../data_prep/synth.sh
+#   stage 2  import everything into data/: ../../data_prep/synth.sh
 #   stage 3  per output layer: train and decode de/fr/es/it (../asr.sh stages 3-5)
 #   stage 4  per output layer: zero-shot pl and zh (asrprune add-language, decode)
 #   stage 5  per output layer: few-shot pl and zh (asrprune train --init, decode)
@@ -13,52 +13,30 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
-stage=1
-stop_stage=6
-layers="flat joinap_linear joinap_nonlinear"
-seen="de fr es it"
-unseen="pl zh"
-fewshot_utts=200
-synth_opts=()
-train_opts=()
-finetune_opts=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --stage) stage=$2; shift 2 ;;
-    --stop_stage) stop_stage=$2; shift 2 ;;
-    --layers) layers=$2; shift 2 ;;
-    --fewshot_utts) fewshot_utts=$2; shift 2 ;;
-    --synth_opt) synth_opts+=("$2"); shift 2 ;;
-    --train_opt) train_opts+=(--train_opt "$2"); shift 2 ;;
-    --finetune_opt) finetune_opts+=(--set "$2"); shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; echo "options: --stage N --stop_stage N --layers \"flat joinap_linear\"" \
-      "--fewshot_utts N --synth_opt FLAG --train_opt KEY=VALUE (multilingual training)" \
-      "--finetune_opt KEY=VALUE (few-shot fine-tuning)"; exit 0 ;;
-    *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
-  esac
-done
+seen="de fr es it"     # the multilingual model's languages
+unseen="pl zh"         # the languages added zero-shot and few-shot
+
+source "$here/../parse_options.sh"
+option stage 1 "first stage to run"
+option stop_stage 6 "last stage to run"
+option layers "flat joinap_linear joinap_nonlinear" "output layers, one multilingual model each"
+option fewshot_utts 200 "few-shot training utterances of each new language"
+option_list synth_opt "FLAG for asrprune synth, e.g. --synth_opt --train-utts=300"
+option_list train_opt "KEY=VALUE for the multilingual training (../asr.sh --train_opt)"
+option_list finetune_opt "KEY=VALUE for the few-shot fine-tuning (asrprune train --set)"
+parse_options "$@"
 
 source "$here/../common.sh"
 cd "$here"
 
-if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
-  log "stage 1: synthesise $seen $unseen"
-  asrprune synth --out corpora --langs "$(echo $seen $unseen | tr ' ' ',')" "${synth_opts[@]}"
-fi
-if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-  for l in $seen pl; do
-    log "stage 2: import $l"
-    asrprune prep-commonvoice --release corpora/cv-corpus-synth-1.0 --lang "$l" --out data
-  done
-  log "stage 2: import zh"
-  asrprune prep-aishell --root corpora/aishell-synth --out data
-fi
+nested_stages 1 2 ../../data_prep/synth.sh --langs "$seen $unseen" --corpora corpora --data data \
+  "${synth_opt[@]/#/--synth_opt=}"
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   for layer in $layers; do
     log "stage 3: multilingual $layer"
     ../asr.sh --stage 3 --stop_stage 5 --langs "$seen" --train_config ../mini/conf/train.yaml \
       --exp "exp/multi_$layer" --tokens data/phones_seen.txt --train_opt "model.output_layer.type=$layer" \
-      "${train_opts[@]}"
+      "${train_opt[@]/#/--train_opt=}"
   done
 fi
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
@@ -81,7 +59,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
       log "stage 5: few-shot $l with $layer"
       asrprune train --config conf/finetune.yaml --init "exp/multi_$layer/zero_shot_$l.ckpt" \
         --train "data/train_${l}_fewshot" --dev "data/dev_$l" --exp "exp/multi_$layer/few_shot_$l" \
-        "${finetune_opts[@]}"
+        "${finetune_opt[@]/#/--set=}"
       asrprune decode --checkpoint "exp/multi_$layer/few_shot_$l/checkpoints/best.ckpt" --data "data/test_$l" \
         --lexicon "data/lang_$l/lexicon.txt" --out "exp/multi_$layer/decode_few_shot_test_$l"
     done

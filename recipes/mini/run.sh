@@ -3,8 +3,8 @@
 # into Kaldi data directories with IPA phone transcripts, train one multilingual phone-CTC conformer, decode every
 # language's test set and score it, then prune it to 70 % with Dynamic ASR Pathways. Runs on one 2-core CPU machine
 # in about 35 minutes (README: the latest fresh-clone run and its stage times); every stage is resumable.
-#   stage 1  synthesise the corpus with espeak-ng (corpora/)
-#   stage 2  import it with the CommonVoice importer (data/)
+#   stage 1  synthesise the corpus with espeak-ng (corpora/): ../../data_prep/synth.sh
+#   stage 2  import it with the CommonVoice importer (data/): ../../data_prep/synth.sh
 #   stages 3-6  inventory, train, decode, report: see ../asr.sh
 #   stage 7  Dynamic ASR Pathways to --sparsity (0.7) from the multilingual model in --prune_steps steps (per-language
 #            masks, saliency criterion, ../pathways/conf/pathways.yaml); table of the pruned and dense models
@@ -12,49 +12,25 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
-stage=1
-stop_stage=7
-langs="de fr es it"
-exp=exp/multi
-sparsity=0.7
-prune_steps=200
-synth_opts=()          # --synth_opt FLAG, e.g. --synth_opt --train-utts=300
-asr_opts=()            # everything else goes to ../asr.sh (--train_opt KEY=VALUE, --exp DIR, ...)
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --stage) stage=$2; shift 2 ;;
-    --stop_stage) stop_stage=$2; shift 2 ;;
-    --langs) langs=$2; shift 2 ;;
-    --synth_opt) synth_opts+=("$2"); shift 2 ;;
-    --exp) exp=$2; shift 2 ;;
-    --sparsity) sparsity=$2; shift 2 ;;
-    --prune_steps) prune_steps=$2; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; echo "options: --stage N --stop_stage N --langs \"de fr es it\" --synth_opt FLAG"\
-      "--exp DIR --sparsity S --prune_steps N;"\
-      "others go to ../asr.sh:"; "$here/../asr.sh" --help | tail -1; exit 0 ;;
-    *) asr_opts+=("$1" "$2"); shift 2 ;;
-  esac
-done
+source "$here/../parse_options.sh"
+option stage 1 "first stage to run"
+option stop_stage 7 "last stage to run"
+option langs "de fr es it" "languages of the corpus and the model"
+option exp exp/multi "experiment folder of the multilingual model (and of its pruning, <exp>/pathways/)"
+option sparsity 0.7 "stage 7: target sparsity"
+option prune_steps 200 "stage 7: pruning steps"
+option_list synth_opt "FLAG for asrprune synth, e.g. --synth_opt --train-utts=300"
+pass_through asr_opts ../asr.sh    # e.g. --train_opt KEY=VALUE
+parse_options "$@"
 
 source "$here/../common.sh"
 cd "$here"
 mkdir -p "$exp"
 export RECIPE_TIMES=${RECIPE_TIMES:-$here/$exp/recipe_times.tsv}  # stage start times (benchmarks/recipe_record.py)
 
-if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
-  log "stage 1: synthesise corpus ($langs)"
-  asrprune synth --out corpora --langs "${langs// /,}" "${synth_opts[@]}"
-fi
-if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-  for l in $langs; do
-    log "stage 2: import CommonVoice-format corpus: $l"
-    asrprune prep-commonvoice --release corpora/cv-corpus-synth-1.0 --lang "$l" --out data
-  done
-fi
-if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 3 ]; then
-  ../asr.sh --stage $(( stage > 3 ? stage : 3 )) --stop_stage $(( stop_stage < 6 ? stop_stage : 6 )) --langs "$langs" \
-    --exp "$exp" --tokens data/phones.txt "${asr_opts[@]}"
-fi
+nested_stages 1 2 ../../data_prep/synth.sh --langs "$langs" --corpora corpora --data data \
+  "${synth_opt[@]/#/--synth_opt=}"
+nested_stages 3 6 ../asr.sh --langs "$langs" --exp "$exp" --tokens data/phones.txt "${asr_opts[@]}"
 if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
   log "stage 7: Dynamic ASR Pathways to sparsity $sparsity ($prune_steps steps) from $exp"
   prune=(--dense-checkpoint "$exp/checkpoints/best.ckpt" --data data --langs $langs --exp "$exp/pathways"

@@ -11,64 +11,41 @@
 #            growing it (asrprune prune grow), beside the dense model; results/unseen_<lang>.md. Needs a data folder
 #            with lang_/dev_/test_<unseen> and train_<unseen>_fewshot (recipes/crosslingual stages 1-2 and 5).
 # Every method is resumable and reuses finished prerequisite stages (LSP masks for static pathways, ...).
-# --budget_scale 0.05 gives a few-minute end-to-end check; stages 1-2 took 80 min on 2 CPU cores, stage 3 25 min (machine shared).
+# --budget_scale 0.05 gives a few-minute end-to-end check; stages 1-2 took 80 min on 2 CPU cores, stage 3 25 min
+# (machine shared).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
-stage=1
-stop_stage=3
-dense_checkpoint=../mini/exp/multi/checkpoints/best.ckpt
-data=../mini/data
-langs="de fr es it"
-sparsities="0.7 0.5 0.9"     # 70 % first: the operating point of the DAP comparison and the mini recipe
-methods="omp lth lsp adaptive lap static"
-dap_runs="middle:saliency"                                                     # init:criterion, every sparsity
-dap_compare_runs="middle:magnitude middle:scores lap:saliency lsp:saliency"  # only at compare_sparsity
-compare_sparsity=0.7
-budget_scale=1.0
-heatmap_sparsity=0.7
-exp=exp
-results=results
-unseen=pl
-unseen_data=../crosslingual/data
-unseen_model=dap_middle_saliency          # which pruned model at compare_sparsity gets the new language
-fewshot_config=../crosslingual/conf/finetune.yaml
-fewshot_sets=(--set data.feature_cache=../crosslingual/dump)
-sets=()                 # --set KEY=VALUE for the fine-tuning config, e.g. --set data.feature_cache=dump
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --stage) stage=$2; shift 2 ;;
-    --stop_stage) stop_stage=$2; shift 2 ;;
-    --dense_checkpoint) dense_checkpoint=$2; shift 2 ;;
-    --data) data=$2; shift 2 ;;
-    --langs) langs=$2; shift 2 ;;
-    --sparsities) sparsities=$2; shift 2 ;;
-    --methods) methods=$2; shift 2 ;;
-    --dap_runs) dap_runs=$2; shift 2 ;;
-    --dap_compare_runs) dap_compare_runs=$2; shift 2 ;;
-    --compare_sparsity) compare_sparsity=$2; shift 2 ;;
-    --budget_scale) budget_scale=$2; shift 2 ;;
-    --heatmap_sparsity) heatmap_sparsity=$2; shift 2 ;;
-    --exp) exp=$2; shift 2 ;;
-    --results) results=$2; shift 2 ;;
-    --set) sets+=(--set "$2"); shift 2 ;;
-    --unseen) unseen=$2; shift 2 ;;
-    --unseen_data) unseen_data=$2; shift 2 ;;
-    --unseen_model) unseen_model=$2; shift 2 ;;
-    --fewshot_config) fewshot_config=$2; shift 2 ;;
-    --fewshot_set) fewshot_sets+=(--set "$2"); shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; echo "options: --stage --stop_stage --dense_checkpoint --data --langs --sparsities"\
-      "--methods --dap_runs --dap_compare_runs --compare_sparsity --budget_scale --heatmap_sparsity --exp --results"\
-      "--set KEY=VALUE"\
-      "--unseen --unseen_data --unseen_model --fewshot_config --fewshot_set KEY=VALUE"; exit 0 ;;
-    *) echo "unknown option $1" >&2; exit 1 ;;
-  esac
-done
+source "$here/../parse_options.sh"
+option stage 1 "first stage to run"
+option stop_stage 3 "last stage to run"
+option dense_checkpoint ../mini/exp/multi/checkpoints/best.ckpt "the dense multilingual model"
+option data ../mini/data "folder of its data directories"
+option langs "de fr es it" "its languages"
+# 70 % first: the operating point of the DAP comparison and the mini recipe
+option sparsities "0.7 0.5 0.9" "sparsities of stage 1"
+option methods "omp lth lsp adaptive lap static" "masking methods of stage 1 (besides DAP)"
+option dap_runs "middle:saliency" "DAP runs (init:criterion) at every sparsity"
+option dap_compare_runs "middle:magnitude middle:scores lap:saliency lsp:saliency" \
+  "further DAP runs (init:criterion), only at --compare_sparsity"
+option compare_sparsity 0.7 "the sparsity of the DAP comparison and of stage 3"
+option budget_scale 1.0 "scales every method's training steps"
+option heatmap_sparsity 0.7 "the sparsity of the mask-overlap plot"
+option exp exp "output folder of the runs"
+option results results "output folder of the tables and plots"
+option_list set "KEY=VALUE for the fine-tuning config (--set data.feature_cache=dump)"
+option unseen pl "stage 3: the new language"
+option unseen_data ../crosslingual/data "stage 3: folder with lang_/dev_/test_<unseen> and train_<unseen>_fewshot"
+option unseen_model dap_middle_saliency "stage 3: which pruned model at --compare_sparsity gets the new language"
+option fewshot_config ../crosslingual/conf/finetune.yaml "stage 3: the few-shot fine-tuning config"
+option_list fewshot_set \
+  "stage 3: KEY=VALUE for the few-shot config (after --set data.feature_cache=../crosslingual/dump)"
+parse_options "$@"
 
 source "$here/../common.sh"
 cd "$here"
 common=(--dense-checkpoint "$dense_checkpoint" --data "$data" --langs $langs --train-config conf/finetune.yaml
-        --config conf/pathways.yaml --budget-scale "$budget_scale" --exp "$exp" "${sets[@]}")
+        --config conf/pathways.yaml --budget-scale "$budget_scale" --exp "$exp" "${set[@]/#/--set=}")
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   log "stage 1: dense reference"
@@ -92,13 +69,23 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
 fi
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   l=$unseen
-  pruned="$exp/sparsity$(python3 -c "print(round($compare_sparsity * 100))")/$unseen_model/checkpoints/last.ckpt"
+  # The pruned model's folder, named by the code that writes it (asrprune/pruning/masking/runner.py).
+  pruned=$(python - "$exp" "$unseen_model" "$compare_sparsity" <<'PY'
+import sys
+from pathlib import Path
+
+from asrprune.pruning.masking.runner import method_dir
+
+print(method_dir(Path(sys.argv[1]), sys.argv[2], float(sys.argv[3])))
+PY
+  )/checkpoints/last.ckpt
   u="$exp/unseen_$l"
   decode() {  # decode CHECKPOINT OUT: PER and lexicon WER on the new language's test set
     asrprune decode --checkpoint "$1" --data "$unseen_data/test_$l" --lexicon "$unseen_data/lang_$l/lexicon.txt" \
       --out "$2"
   }
-  fewshot=(--train "$unseen_data/train_${l}_fewshot" --dev "$unseen_data/dev_$l" "${fewshot_sets[@]}")
+  fewshot=(--train "$unseen_data/train_${l}_fewshot" --dev "$unseen_data/dev_$l"
+           --set data.feature_cache=../crosslingual/dump "${fewshot_set[@]/#/--set=}")
   for start in dense union closest; do
     log "stage 3: $l from the $start model: zero-shot, few-shot"
     if [ "$start" = dense ]; then from=$dense_checkpoint pathway=(); else from=$pruned pathway=(--pathway "$start"); fi

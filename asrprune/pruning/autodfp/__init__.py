@@ -1,7 +1,8 @@
 """AutoDFP-style data-free structured pruning of the conformer (no training data, no fine-tuning).
 
-- :mod:`.units`: prunable units (subsampling channels, feed-forward units, attention heads, conv-module channels),
-  their dependent parameters, per-layer MACs and parameters.
+- :mod:`asrprune.model.conformer_layout` names the prunable units (subsampling channels, feed-forward units,
+  attention heads, conv-module channels) and their dependent parameters; :mod:`.units`: per-layer MACs and
+  parameters.
 - :mod:`.similarity`: channel signatures, cosine similarity and L1 importance on the weights.
 - :mod:`.reconstruction`: folding a pruned unit into its most similar kept unit (where it is exact, where not).
 - :mod:`.prune`: applying a per-layer plan, building the smaller dense model.

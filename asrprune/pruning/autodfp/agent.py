@@ -32,12 +32,12 @@ import torch
 from stable_baselines3 import SAC
 from stable_baselines3.common.logger import Logger
 
+from asrprune.model.conformer_layout import KINDS
 from asrprune.pruning.autodfp.baselines import uniform_plan
 from asrprune.pruning.autodfp.budget import Budget
-from asrprune.pruning.autodfp.prune import LayerPlan, prune_module
+from asrprune.pruning.autodfp.prune import LayerPlan, prune_module, unit_state
 from asrprune.pruning.autodfp.similarity import signature, similarity_stats
-from asrprune.pruning.autodfp.units import KINDS
-from asrprune.training.checkpoints import CorruptCheckpoint, atomic_torch_save, read_checkpoint, warn
+from asrprune.files import CorruptCheckpoint, atomic_torch_save, read_checkpoint, warn
 
 
 @dataclass
@@ -59,7 +59,7 @@ class PruningEnv(gym.Env):
         super().__init__()
         self.module, self.budget, self.evaluate, self.reference = module, budget, evaluate, reference
         layers = budget.layers
-        state = module.model.encoder.state_dict()
+        state = unit_state(module.model)
         self.stats = [similarity_stats(signature(state, layer, layer.width)[0]) for layer in layers]
         dense_costs = budget.per_layer(budget.dense)
         self.cost_share = [c / budget.dense_cost for c in dense_costs]
@@ -129,7 +129,7 @@ def _result(env: PruningEnv, started: float, seconds_before: float = 0.0) -> Sea
 
 class SearchState:
     """The saved state of a search after its latest whole episode: one file (``path``, written atomically with
-    :func:`asrprune.training.checkpoints.atomic_torch_save`, so a kill leaves the previous episode's state) that
+    :func:`asrprune.files.atomic_torch_save`, so a kill leaves the previous episode's state) that
     holds the search's ``settings`` (anything that changes the search: a state saved with other settings is not
     resumed), the episodes done, the reward history, the best plan so far, the seconds spent and what the search
     itself needs (:func:`search`, :func:`random_search`).

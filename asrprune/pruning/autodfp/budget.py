@@ -25,7 +25,8 @@ from __future__ import annotations
 import math
 
 from asrprune.pruning.autodfp.latency import LatencyTable
-from asrprune.pruning.autodfp.units import conformer_dims, encoder_layers, layer_costs, layer_params
+from asrprune.model.conformer_layout import conformer_dims, encoder_layers
+from asrprune.pruning.autodfp.units import layer_costs, layer_params
 
 # MACs are counted for a 4 s utterance (test utterances of the mini recipe average 3.4 s).
 REFERENCE_FRAMES = 400

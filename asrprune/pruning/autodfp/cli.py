@@ -17,16 +17,18 @@ from pathlib import Path
 
 import torch
 
-from asrprune.decoding.decode_dir import load_model
+from asrprune.cli_options import add_checkpoint, add_out, add_seed
+from asrprune.files import atomic_write_json, read_json
+from asrprune.model.conformer_layout import encoder_layers
+from asrprune.model.store import save_model
 from asrprune.pruning.autodfp.agent import SearchState, random_search, search
 from asrprune.pruning.autodfp.baselines import uniform_plan
 from asrprune.pruning.autodfp.budget import METRICS, REFERENCE_FRAMES, Budget, minimum_widths
 from asrprune.pruning.autodfp.distortion import OutputDistortion, calibration_features, synthetic_features
 from asrprune.pruning.autodfp.latency import load_or_measure
 from asrprune.pruning.autodfp.prune import prune_module
-from asrprune.pruning.autodfp.units import encoder_layers, layer_costs
-from asrprune.training.add_language import save_module
-from asrprune.training.checkpoints import atomic_write_json, read_json
+from asrprune.pruning.autodfp.units import layer_costs
+from asrprune.training.lightning_module import CTCModule
 
 METHODS = ("agent", "random", "l1", "merge")
 
@@ -48,7 +50,7 @@ def autodfp(checkpoint: str | Path, method: str, preserve: float, out: str | Pat
         print(f"{out}: already pruned with these settings ({out}.json); nothing to do")
         search_state_path(out).unlink(missing_ok=True)  # left by a kill between the summary and its removal
         return finished
-    module = load_model(checkpoint)
+    module = CTCModule.from_file(checkpoint).eval()
     model = module.model
     layers = encoder_layers(model)
     table = (load_or_measure(model, layers, minimum_widths(layers), REFERENCE_FRAMES, latency_table)
@@ -76,7 +78,7 @@ def autodfp(checkpoint: str | Path, method: str, preserve: float, out: str | Pat
     search_seconds = result.seconds if method in ("agent", "random") else time.perf_counter() - started
     pruned = prune_module(module, plan)
     widths = [p.keep for p in plan]
-    save_module(pruned, out)
+    save_model(pruned.stored(), out)
     dense_costs, fixed = layer_costs(budget.layers, budget.dense, budget.dims, REFERENCE_FRAMES)
     costs, _ = layer_costs(budget.layers, widths, budget.dims, REFERENCE_FRAMES)
     summary.update(
@@ -112,9 +114,9 @@ def run_cli(args: argparse.Namespace) -> None:
 
 
 def register_cli(subparsers) -> None:
+    """Add the ``autodfp`` sub-command."""
     parser = subparsers.add_parser(
         "autodfp",
-        help="data-free structured pruning (uniform L1, Neuron-Merging-like folding, or the AutoDFP SAC agent)",
         description="Remove feed-forward units, attention heads, conv-module channels and subsampling channels "
         "from a trained conformer without data and without fine-tuning, down to a preserved ratio of the whole "
         "model's parameters and MACs together (--budget params+flops, the default: both ratios at most the target), "
@@ -126,7 +128,7 @@ def register_cli(subparsers) -> None:
         epilog="example: asrprune autodfp --checkpoint exp/multi/checkpoints/best.ckpt --method agent "
         "--preserve 0.5 --out exp/autodfp/agent_0.5.ckpt",
     )
-    parser.add_argument("--checkpoint", required=True)
+    add_checkpoint(parser, "the trained model to prune")
     parser.add_argument("--method", choices=METHODS, default="agent")
     parser.add_argument("--preserve", type=float, required=True, help="preserved ratio of the budget metric")
     parser.add_argument("--budget", choices=METRICS, default="params+flops",
@@ -134,11 +136,11 @@ def register_cli(subparsers) -> None:
                         "asrprune.pruning.autodfp.budget)")
     parser.add_argument("--latency-table", help="JSON latency table to read, or to measure and write if missing "
                         "(--budget latency; without it the table is measured and not kept)")
-    parser.add_argument("--out", required=True, help="pruned checkpoint to write (summary in OUT.json; a search "
-                        "saves its state in OUT.search.pt after every episode and continues from it when re-run)")
+    add_out(parser, "pruned checkpoint to write (summary in OUT.json; a search saves its state in OUT.search.pt "
+            "after every episode and continues from it when re-run)")
     parser.add_argument("--episodes", type=int, default=300,
                         help="agent/random search episodes (one per model pruned)")
-    parser.add_argument("--seed", type=int, default=0)
+    add_seed(parser, "random seed of the search and of the synthetic inputs")
     parser.add_argument("--utterances", type=int, default=8, help="inputs the distortion is measured on")
     parser.add_argument("--calibration", help="data dir whose features replace synthetic inputs (NOT data-free)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")

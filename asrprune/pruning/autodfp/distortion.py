@@ -68,18 +68,28 @@ class OutputDistortion:
     """Mean per-frame KL divergence KL(original || pruned) of the CTC posteriors (nats) on fixed inputs.
 
     Args:
-        reference: the original :class:`ConformerCTC` (eval mode); feats (B, T, F), lengths (B,): the inputs; each
-        utterance is scored as language ``b % num_languages`` so every language's token restriction is used.
+        reference: the original :class:`ConformerCTC` (eval mode); feats (B, T, F), lengths (B,): the inputs. Each
+        utterance is scored as language ``b % num_languages`` so every language's token restriction (and, with
+        per-language masks, its pathway) is used. Batches are single-language (one forward per language), so a
+        model with per-language masks is checked on each of its pathways.
     """
 
     def __init__(self, reference, feats: torch.Tensor, lengths: torch.Tensor):
         self.feats, self.lengths = feats, lengths
-        self.lang_ids = torch.arange(len(feats)) % len(reference.languages)
+        lang_ids = torch.arange(len(feats)) % len(reference.languages)
+        # (language id, long indices of its utterances), one single-language batch per language that has any.
+        self.batches = [(k, (lang_ids == k).nonzero().squeeze(1)) for k in lang_ids.unique().tolist()]
+        self.order = torch.cat([utts for _, utts in self.batches]).argsort()  # batch order -> input order
         self.reference, self.mask = self._outputs(reference)
 
     def _outputs(self, model) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probabilities (B, T', V) of every utterance (in input order) and the bool (B, T') valid frames."""
         with torch.inference_mode():
-            log_probs, out_lengths = model.eval()(self.feats, self.lengths, self.lang_ids)
+            model.eval()
+            outputs = [model(self.feats[utts], self.lengths[utts], torch.full((len(utts),), lang_id))
+                       for lang_id, utts in self.batches]
+        log_probs = torch.cat([log_probs for log_probs, _ in outputs])[self.order]
+        out_lengths = torch.cat([out_lengths for _, out_lengths in outputs])[self.order]
         mask = torch.arange(log_probs.shape[1])[None, :] < out_lengths[:, None]
         return log_probs, mask
 

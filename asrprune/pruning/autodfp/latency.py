@@ -8,7 +8,7 @@ at 122 channels, 45 ms at 136), so a table of isolated layers on fixed 4 s input
 of the dense time, misjudges what it costs on real, shorter, padded decoding batches.
 
 How (data-free): each layer kind is rebuilt at a grid of widths with fresh random weights
-(:func:`asrprune.model.conformer_ctc.resize_encoder`) and run on random inputs of ``batch`` utterances of
+(:func:`asrprune.model.conformer_layout.resize_encoder`) and run on random inputs of ``batch`` utterances of
 ``frames`` frames (the decoding benchmark's batch of 8 and the budget's 4 s utterance), on one thread. All grid
 points, and the dense model itself, are timed interleaved, ``repeats`` times each (a sample repeats short layers
 until it lasts 20 ms), and the median is kept, so a machine shared with other jobs slows every entry alike.
@@ -34,9 +34,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asrprune.training.checkpoints import atomic_write_text
-from asrprune.model.conformer_ctc import resize_encoder
-from asrprune.pruning.autodfp.units import BLOCK_LAYERS, Layer, conformer_dims
+from asrprune.files import atomic_write_text
+from asrprune.model.conformer_layout import BLOCK_LAYERS, Layer, conformer_dims, resize_encoder
 
 # Grid points per width axis; the front end gets more: its convolutions' CPU time jumps with width (on the mini
 # model at batch 8, Conv2d #1 took 12.5 ms at 122 channels and 45 ms at 136: oneDNN picks another kernel and the

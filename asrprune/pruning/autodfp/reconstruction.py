@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 
 from asrprune.pruning.autodfp.similarity import cosine_matrix, signature
-from asrprune.pruning.autodfp.units import Layer
+from asrprune.model.conformer_layout import Layer
 
 
 def nearest_kept(cos: torch.Tensor, kept: torch.Tensor, pruned: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

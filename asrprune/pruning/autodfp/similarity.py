@@ -1,6 +1,7 @@
 """Data-free channel similarity and importance, computed on the weights only.
 
-Each unit of a layer (:mod:`.units`) gets a *signature*: the weights that compute its activation, with biases.
+Each unit of a layer (:mod:`asrprune.model.conformer_layout`) gets a *signature*: the weights that compute its
+activation, with biases.
 Two units with proportional signatures have proportional pre-activations on every input. Similarity is the cosine
 of signatures; a unit's *magnitude* gives Neuron Merging's scale s_jk = m_j / m_k. Importance (which units to keep)
 is the classic L1 norm of the unit's input filter (Li et al., 2017), the same for every method so that the methods
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 from sklearn.cluster import DBSCAN
 
-from asrprune.pruning.autodfp.units import Layer
+from asrprune.model.conformer_layout import Layer
 
 # BatchNorm epsilon of ESPnet's conv module (torch default).
 BN_EPS = 1e-5

@@ -13,6 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
+from asrprune.cli_options import add_out
 from asrprune.decoding.decode_dir import decode_data_dir
 
 
@@ -86,9 +87,9 @@ def run_cli(args: argparse.Namespace) -> None:
 
 
 def register_cli(subparsers) -> None:
+    """Add the ``autodfp-table`` sub-command."""
     parser = subparsers.add_parser(
         "autodfp-table",
-        help="table of pruned models: PER per language, parameters, size, MACs, decoding speed-up, search time",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example: asrprune autodfp-table --decode-dir exp/autodfp/decode --langs 'de fr' --out "
@@ -98,5 +99,5 @@ def register_cli(subparsers) -> None:
     parser.add_argument("--decode-dir", required=True, help="folder of <model>/test_<lang> decoding directories")
     parser.add_argument("--langs", required=True, help="languages, space separated")
     parser.add_argument("--data", help="folder of test_<lang> data dirs: decode the models missing results first")
-    parser.add_argument("--out", required=True, help="markdown table to write (and .json)")
+    add_out(parser, "markdown table to write (and .json)")
     parser.set_defaults(func=run_cli)

@@ -8,7 +8,9 @@
   Dynamic ASR Pathways, each as a sequence of training stages with its steps and wall time accounted.
 - :mod:`.export`: compact export (kept values + bit-packed masks) of a pathway or of the multilingual model.
 - :mod:`.report`: the results table, WER-vs-sparsity plot and mask-overlap heat map.
-- :mod:`.cli`: ``asrprune prune run|export|report``.
+- :mod:`.runner`: method settings, one method run and evaluated at one sparsity, growing a new language's pathway.
+- :mod:`.cli`: ``asrprune prune run|export|report|grow|unseen-table``.
 
-The mask primitives themselves (parametrization, update rule, compact format) are in :mod:`asrprune.model.masks`.
+The mask primitives themselves are in :mod:`asrprune.model`: ``mask_parametrization``, ``mask_registry``,
+``mask_scores``, ``masked_optimizer`` (the update rule) and ``mask_storage`` (storage names, compact format).
 """

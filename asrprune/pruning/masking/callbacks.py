@@ -4,7 +4,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 
-from asrprune.model.masks import topk_mask
+from asrprune.model.mask_scores import topk_mask
 from asrprune.pruning.masking.criteria import Criterion
 from asrprune.pruning.masking.schedule import SparsitySchedule
 

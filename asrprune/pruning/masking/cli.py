@@ -4,89 +4,16 @@ pathway choices."""
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
-from typing import Literal
 
-from asrprune.decoding.decode_dir import load_model
+from asrprune.cli_options import add_checkpoint, add_exp, add_lang, add_out, add_train_config, add_train_dev_dirs
 from asrprune.pruning.masking import export
-from asrprune.pruning.masking.callbacks import AdaptiveMasking
-from asrprune.pruning.masking.criteria import CRITERIA, build_criterion
-from asrprune.pruning.masking.evaluate import decode_languages, evaluate
-from asrprune.pruning.masking.export import dense_state_bytes
-from asrprune.pruning.masking.masked_models import with_masks
-from asrprune.pruning.masking.methods import DAP_INITS, MONOLINGUAL, MULTILINGUAL, Methods, Setup
+from asrprune.pruning.masking.criteria import CRITERIA
+from asrprune.pruning.masking.methods import DAP_INITS, MONOLINGUAL, MULTILINGUAL, Setup
 from asrprune.pruning.masking.report import write_report
-from asrprune.pruning.masking.schedule import SparsitySchedule
+from asrprune.pruning.masking.runner import grow_pathway, load_method_config, run_method
 from asrprune.pruning.masking.unseen import unseen_language_table
-from asrprune.training.add_language import save_module
-from asrprune.training.checkpoints import atomic_write_json, read_json
-from asrprune.training.config import Section, defaults_schema, load_checked, load_config, signature_schema
-from asrprune.training.train import is_global_zero, train
-
-METHOD_DEFAULTS = {
-    "steps": 160,
-    "rounds": 2,
-    "interval": 10,
-    "ramp_fraction": 0.5,
-    "stop_fraction": 0.8,
-    "middle_fraction": 0.5,
-    "adaptive": {"criterion": "magnitude"},
-    "criteria": {"saliency": {"decay": 0.9}, "scores": {"lr": 0.01}},
-}
-
-
-def method_schema() -> Section:
-    """Keys and types of a method config: :data:`METHOD_DEFAULTS`'s, ``adaptive.criterion`` one of the criteria,
-    ``criteria.<name>`` that criterion's constructor arguments."""
-    schema = defaults_schema(METHOD_DEFAULTS)
-    schema["adaptive"] = Section({"criterion": Literal[tuple(CRITERIA)]})
-    schema["criteria"] = Section({name: Section(signature_schema(kind.__init__)) for name, kind in CRITERIA.items()})
-    return schema
-
-
-def load_method_config(path: str | None, budget_scale: float, num_languages: int, steps: int | None = None) -> dict:
-    """Method settings (``conf/pathways.yaml`` over :data:`METHOD_DEFAULTS`, checked like training configs by
-    :func:`asrprune.training.config.load_checked`; ``steps`` if given over the file), steps and ΔT scaled by
-    ``budget_scale`` (at least one step per IMP round and language)."""
-    config = load_checked(METHOD_DEFAULTS, method_schema(), path)
-    if steps is not None:
-        config["steps"] = steps
-    if budget_scale <= 0:
-        raise ValueError(f"--budget-scale must be > 0, got {budget_scale}")
-    config["steps"] = max(config["rounds"] * num_languages, round(config["steps"] * budget_scale))
-    config["interval"] = max(1, round(config["interval"] * budget_scale))
-    return config
-
-
-def label(method: str, init: str, criterion: str) -> str:
-    return f"dap_{init}_{criterion}" if method == "dap" else method
-
-
-def run_method(setup: Setup, method: str, sparsity: float, init: str = "middle", criterion: str = "saliency") -> dict:
-    """Train (or reuse) and evaluate one method at one sparsity; writes and returns its ``result.json`` record."""
-    name = label(method, init, criterion)
-    out = setup.exp / "dense" if method == "dense" else setup.exp / f"sparsity{round(sparsity * 100)}" / name
-    result_path = out / "result.json"
-    finished = read_json(result_path)
-    if finished is not None:
-        return finished
-    started = time.time()
-    if method == "dense":
-        checkpoint = str(setup.dense_checkpoint)
-        record = {**decode_languages(setup, {lang: checkpoint for lang in setup.languages}, out), "steps": 0,
-                  "train_seconds": 0.0, "multilingual": True, "masks": None,
-                  "export_bytes": dense_state_bytes(load_model(checkpoint)), "stages": []}
-        sparsity = 0.0
-    else:
-        outcome = Methods(setup, sparsity).run(method, init, criterion)
-        if not is_global_zero():  # under DDP the other ranks only join the training; rank 0 evaluates and writes
-            return {}
-        record = evaluate(setup, outcome, out)
-    record.update(method=name, sparsity=sparsity, languages=setup.languages,
-                  eval_and_train_seconds_this_run=round(time.time() - started, 1))
-    atomic_write_json(result_path, record)
-    return record
+from asrprune.training.config import load_config
 
 
 def run_cli(args: argparse.Namespace) -> None:
@@ -114,34 +41,6 @@ def report_cli(args: argparse.Namespace) -> None:
     print(f"{len(records)} results -> {args.out}/results.md, wer_vs_sparsity.png, mask_overlap.png")
 
 
-def grow_pathway(checkpoint: str, lang: str, train_dirs: list[str], dev_dirs: list[str], config: dict, exp: Path,
-                 criterion: str, interval: int) -> Path:
-    """Few-shot fine-tune ``checkpoint`` on ``lang`` while re-evaluating only ``lang``'s mask row every ``interval``
-    steps (criterion ``criterion``) at the row's current sparsity; the other pathways' masks stay as they are.
-
-    The starting pathway is the one ``asrprune add-language --pathway`` chose (union of pathways or the closest
-    language's); dormant weights are trainable so the new pathway can also take weights no language kept.
-    """
-    module = load_model(checkpoint)
-    masks = module.model.masks
-    if masks is None or not masks.state.per_language:
-        raise ValueError(f"{checkpoint}: growing a pathway needs per-language masks")
-    if lang not in module.model.languages:
-        raise ValueError(f"{checkpoint}: no language {lang!r}; add it first with asrprune add-language")
-    row = module.model.languages.index(lang)
-    sparsity = 1.0 - sum(int(masks.mask(n)[row].sum()) for n in masks.names) / masks.num_weights()
-    current = {name: masks.mask(name).clone() for name in masks.names}
-    spec = {"per_language": True, "dormant_trainable": True, "scores": build_criterion(criterion).needs_scores}
-    exp.mkdir(parents=True, exist_ok=True)
-    init = exp / "init.ckpt"
-    if is_global_zero() and not init.exists():  # the other DDP ranks wait for it in train()
-        save_module(with_masks(module, spec, current), init)
-    steps = config["trainer"]["max_steps"]
-    callback = AdaptiveMasking(build_criterion(criterion), SparsitySchedule(sparsity, sparsity), interval,
-                               stop_step=int(0.8 * steps), rows=[row])
-    return train(config, train_dirs, dev_dirs, None, exp, [callback], init_checkpoint=init)
-
-
 def grow_cli(args: argparse.Namespace) -> None:
     config = load_config(args.train_config, args.set)
     best = grow_pathway(args.checkpoint, args.lang, args.train, args.dev, config, Path(args.exp), args.criterion,
@@ -157,9 +56,9 @@ def unseen_table_cli(args: argparse.Namespace) -> None:
 
 
 def register_cli(subparsers) -> None:
+    """Add the ``prune`` sub-command and its commands."""
     parser = subparsers.add_parser(
         "prune",
-        help="unstructured pruning with masks: baselines, adaptive masking, (Dynamic) ASR pathways",
         description="Pruning with binary weight masks over the encoder's feed-forward, attention and convolution "
         "weights, shared or one per language (ASR pathways). 'run' trains and evaluates one method at one "
         "sparsity, 'export' writes a compact sparse model (a pathway or the multilingual model), 'report' "
@@ -184,15 +83,14 @@ def register_cli(subparsers) -> None:
     run.add_argument("--criterion", default="saliency", choices=sorted(CRITERIA),
                      help="dap: mask re-evaluation criterion (default %(default)s)")
     run.add_argument("--sparsity", type=float, default=0.7, help="target fraction of prunable weights masked")
-    run.add_argument("--dense-checkpoint", required=True, help="the dense multilingual model to start from")
+    add_checkpoint(run, "the dense multilingual model to start from", flag="--dense-checkpoint")
     run.add_argument("--data", required=True, help="folder with train_/dev_/test_<lang> and lang_<lang>/lexicon.txt")
-    run.add_argument("--langs", nargs="+", required=True)
-    run.add_argument("--train-config", help="asrprune train config for every fine-tuning stage")
+    run.add_argument("--langs", nargs="+", required=True, help="languages to prune for (and to test)")
+    add_train_config(run, "asrprune train config for every fine-tuning stage", flag="--train-config")
     run.add_argument("--config", help="method settings (steps, rounds, interval, ...; see conf/pathways.yaml)")
     run.add_argument("--steps", type=int, help="training steps per method (overrides the config's steps)")
     run.add_argument("--budget-scale", type=float, default=1.0, help="multiply steps and ΔT (tiny validation runs)")
-    run.add_argument("--exp", required=True)
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a train-config value")
+    add_exp(run, "experiment folder (shared by all methods and sparsities)")
     run.set_defaults(func=run_cli)
 
     exp = commands.add_parser(
@@ -202,9 +100,9 @@ def register_cli(subparsers) -> None:
         epilog="example: asrprune prune export --checkpoint exp/sparsity70/dap_middle_saliency/checkpoints/last.ckpt "
         "--lang de --out exp/de_pathway.pt",
     )
-    exp.add_argument("--checkpoint", required=True)
-    exp.add_argument("--out", required=True)
-    exp.add_argument("--lang", help="export only this language's pathway")
+    add_checkpoint(exp, "the masked checkpoint to export")
+    add_out(exp, "compact model file to write")
+    add_lang(exp, "export only this language's pathway", required=False)
     exp.set_defaults(func=export.run_cli)
 
     rep = commands.add_parser(
@@ -213,9 +111,10 @@ def register_cli(subparsers) -> None:
         "heat map of the overlap between languages' masks.",
         epilog="example: asrprune prune report --exp exp --out results --heatmap-sparsity 0.7",
     )
-    rep.add_argument("--exp", required=True)
-    rep.add_argument("--out", required=True)
-    rep.add_argument("--heatmap-sparsity", type=float, default=0.7)
+    add_exp(rep, "experiment folder to collect the result.json files of")
+    add_out(rep, "folder to write results.md, results.json and the plots to")
+    rep.add_argument("--heatmap-sparsity", type=float, default=0.7,
+                     help="sparsity whose masks the overlap heat map shows (default %(default)s)")
     rep.set_defaults(func=report_cli)
 
     grow = commands.add_parser(
@@ -226,15 +125,14 @@ def register_cli(subparsers) -> None:
         epilog="example: asrprune prune grow --checkpoint exp/pl_union.ckpt --lang pl --train data/train_pl "
         "--dev data/dev_pl --train-config conf/finetune.yaml --set trainer.max_steps=200 --exp exp/pl_grown",
     )
-    grow.add_argument("--checkpoint", required=True)
-    grow.add_argument("--lang", required=True)
-    grow.add_argument("--train", nargs="+", required=True)
-    grow.add_argument("--dev", nargs="+", required=True)
-    grow.add_argument("--train-config")
-    grow.add_argument("--criterion", default="saliency", choices=sorted(CRITERIA))
+    add_checkpoint(grow, "the pathway model written by asrprune add-language")
+    add_lang(grow, "the added language, whose pathway grows")
+    add_train_dev_dirs(grow, "dev data directories (checkpoint selection)")
+    add_train_config(grow, "asrprune train config for the fine-tuning", flag="--train-config")
+    grow.add_argument("--criterion", default="saliency", choices=sorted(CRITERIA),
+                      help="mask re-evaluation criterion (default %(default)s)")
     grow.add_argument("--interval", type=int, default=10, help="ΔT: steps between re-evaluations of the pathway")
-    grow.add_argument("--exp", required=True)
-    grow.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a train-config value")
+    add_exp(grow)
     grow.set_defaults(func=grow_cli)
 
     unseen = commands.add_parser(
@@ -244,7 +142,7 @@ def register_cli(subparsers) -> None:
         "zero-shot PER/WER, few-shot PER/WER with the pathway fixed and with it grown.",
         epilog="example: asrprune prune unseen-table --exp exp/unseen_pl --lang pl --out results/unseen_pl.md",
     )
-    unseen.add_argument("--exp", required=True)
-    unseen.add_argument("--lang", required=True)
-    unseen.add_argument("--out", required=True)
+    add_exp(unseen, "the new language's experiment folder (holding dense/, union/, closest/)")
+    add_lang(unseen, "the new language")
+    add_out(unseen, "markdown table to write")
     unseen.set_defaults(func=unseen_table_cli)

@@ -14,14 +14,15 @@ effective-weight gradient is dense (saliency, scores), and with ``dormant_traina
 pathway keep receiving the straight-through gradient (magnitude, as in PARP).
 
 The two gradient criteria read the gradient of the mask's ``scores`` parameters
-(:class:`asrprune.model.masks.PathwayMask`), so the masks must be attached with ``scores: true``; they clear it in
+(:class:`asrprune.model.mask_parametrization.PathwayMask`), so the masks must be attached with ``scores: true``; they clear it in
 :meth:`Criterion.before_optimizer_step`, so the model's optimizer never moves the scores.
 """
 from __future__ import annotations
 
 import torch
 
-from asrprune.model.masks import ModelMasks, initial_scores
+from asrprune.model.mask_registry import ModelMasks
+from asrprune.model.mask_scores import initial_scores
 
 
 class Criterion:
@@ -105,7 +106,7 @@ class Saliency(Criterion):
 class LearnedScores(Criterion):
     """Adam (lr ``lr``) on the straight-through gradient of the per-language scores; the score is S_l itself.
 
-    Initialise the scores with :func:`asrprune.model.masks.initial_scores` so that TopK(S_l) is the initial mask.
+    Initialise the scores with :func:`asrprune.model.mask_scores.initial_scores` so that TopK(S_l) is the initial mask.
     """
 
     name = "scores"

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import torch
 
-from asrprune.decoding.decode_dir import decode_data_dir, load_model
+from asrprune.decoding.decode_dir import decode_data_dir
+from asrprune.model.store import load_model
 from asrprune.pruning.masking.export import dense_state_bytes, export_sparse
 from asrprune.pruning.masking.masked_models import read_masks, with_masks
 from asrprune.pruning.masking.methods import Outcome, Setup
+from asrprune.training.lightning_module import CTCModule
 
 
 def decode_languages(setup: Setup, models: dict[str, str], out_dir: Path) -> dict:
@@ -41,7 +43,7 @@ def mask_statistics(setup: Setup, outcome: Outcome) -> dict:
             return {**stats, "languages": languages, "overlap": [[1.0] * len(languages) for _ in languages],
                     "sparsity": {lang: stats["sparsity"]["shared"] for lang in languages}}
     else:
-        dense = load_model(setup.dense_checkpoint)
+        dense = CTCModule.from_file(setup.dense_checkpoint)
         per_lang = {lang: read_masks(outcome.models[lang]) for lang in languages}
         names = next(iter(per_lang.values()))
         order = dense.model.languages
@@ -75,7 +77,7 @@ def evaluate(setup: Setup, outcome: Outcome, out_dir: Path) -> dict:
         "train_seconds": outcome.seconds,
         "multilingual": outcome.multilingual,
         **sizes,
-        "dense_bytes": dense_state_bytes(load_model(setup.dense_checkpoint)),
+        "dense_bytes": dense_state_bytes(load_model(setup.dense_checkpoint).model),
         "masks": mask_statistics(setup, outcome),
         "stages": outcome.stages,
     }

@@ -9,13 +9,11 @@ from typing import Mapping
 
 import torch
 
-from asrprune.decoding.decode_dir import load_model
-from asrprune.model.masks import SPEC_DEFAULTS, initial_scores, topk_mask
+from asrprune.model.mask_registry import SPEC_DEFAULTS
+from asrprune.model.mask_scores import initial_scores, topk_mask
+from asrprune.model.mask_storage import is_mask_state_key, original_key, plain_key
+from asrprune.model.store import ENCODER_PREFIX, load_model
 from asrprune.training.lightning_module import CTCModule
-
-ENCODER_PREFIX = "model.encoder."
-_ORIGINAL = ".parametrizations.weight.original"
-_PARAMETRIZATION_STATE = ".parametrizations.weight.0."
 
 Masks = dict[str, torch.Tensor]  # prunable weight name -> bool (K, *shape), or (*shape) for one row
 
@@ -24,15 +22,15 @@ def plain_state(module: CTCModule) -> dict[str, torch.Tensor]:
     """``state_dict`` with masked weights under their dense names (``...w_1.weight``) and no masks/scores."""
     state = {}
     for key, value in module.state_dict().items():
-        if _PARAMETRIZATION_STATE not in key:
-            state[key.replace(_ORIGINAL, ".weight")] = value
+        if not is_mask_state_key(key):
+            state[plain_key(key)] = value
     return state
 
 
 def with_masks(module: CTCModule, spec: Mapping, masks: Masks | None = None,
                weights: Mapping[str, torch.Tensor] | None = None) -> CTCModule:
     """A new module with ``module``'s hyperparameters and weights (or ``weights``, a :func:`plain_state`), masked
-    per ``spec`` (:data:`asrprune.model.masks.SPEC_DEFAULTS`) with ``masks`` (all ones if None).
+    per ``spec`` (:data:`asrprune.model.mask_registry.SPEC_DEFAULTS`) with ``masks`` (all ones if None).
 
     With ``spec["scores"]`` the scores are initialised so that their top-k is the mask (:func:`initial_scores`).
     """
@@ -42,9 +40,9 @@ def with_masks(module: CTCModule, spec: Mapping, masks: Masks | None = None,
     new = CTCModule(**hparams)
     state = dict(weights if weights is not None else plain_state(module))
     for name in new.model.masks.names:
-        state[f"{ENCODER_PREFIX}{name}{_ORIGINAL}"] = state.pop(f"{ENCODER_PREFIX}{name}.weight")
+        state[original_key(ENCODER_PREFIX, name)] = state.pop(f"{ENCODER_PREFIX}{name}.weight")
     missing, unexpected = new.load_state_dict(state, strict=False)
-    stray = [k for k in missing if _PARAMETRIZATION_STATE not in k]
+    stray = [k for k in missing if not is_mask_state_key(k)]
     if stray or unexpected:
         raise ValueError(f"weights do not fit the model: missing {stray[:5]}, unexpected {unexpected[:5]}")
     model_masks = new.model.masks

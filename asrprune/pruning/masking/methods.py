@@ -38,13 +38,12 @@ from typing import Callable
 
 import torch
 
-from asrprune.decoding.decode_dir import load_model
+from asrprune.files import atomic_write_json, read_json
+from asrprune.model.store import save_model
 from asrprune.pruning.masking.callbacks import AdaptiveMasking
 from asrprune.pruning.masking.criteria import build_criterion
 from asrprune.pruning.masking.masked_models import Masks, magnitude_masks, plain_state, read_masks, with_masks
 from asrprune.pruning.masking.schedule import SparsitySchedule
-from asrprune.training.add_language import save_module
-from asrprune.training.checkpoints import atomic_write_json, read_json
 from asrprune.training.config import deep_merge
 from asrprune.training.lightning_module import CTCModule
 from asrprune.training.train import checkpoint_interval, is_global_zero, train
@@ -110,7 +109,7 @@ def run_stage(setup: Setup, exp_dir: Path, make_init: Callable[[], CTCModule], l
     exp_dir.mkdir(parents=True, exist_ok=True)
     init = exp_dir / "init.ckpt"
     if is_global_zero() and not init.exists():  # the other DDP ranks wait for it in train()
-        save_module(make_init(), init)
+        save_model(make_init().stored(), init)
     trainer = setup.train_config["trainer"]
     config = deep_merge(setup.train_config, {"trainer": {
         "max_steps": steps, "val_check_interval": steps,
@@ -128,6 +127,11 @@ def run_stage(setup: Setup, exp_dir: Path, make_init: Callable[[], CTCModule], l
     return outcome
 
 
+def sparsity_dir(exp: Path, sparsity: float) -> Path:
+    """``<exp>/sparsity<percent>``: the folder of every method's runs at ``sparsity``."""
+    return exp / f"sparsity{round(sparsity * 100)}"
+
+
 def _first_row(masks: Masks) -> Masks:
     return {name: mask[:1] for name, mask in masks.items()}
 
@@ -139,7 +143,7 @@ class Methods:
         self.setup = setup
         self.sparsity = sparsity
         self.conf = setup.method_config
-        self.root = setup.exp / f"sparsity{round(sparsity * 100)}"
+        self.root = sparsity_dir(setup.exp, sparsity)
         self._dense: CTCModule | None = None
         self._cache: dict[str, Outcome] = {}
 
@@ -147,7 +151,7 @@ class Methods:
     @property
     def dense(self) -> CTCModule:
         if self._dense is None:
-            self._dense = load_model(self.setup.dense_checkpoint)
+            self._dense = CTCModule.from_file(self.setup.dense_checkpoint)
         return self._dense
 
     def _steps_per_language(self) -> int:
@@ -169,7 +173,7 @@ class Methods:
 
             stage = run_stage(self.setup, exp_dir / f"round{r}", make_init, languages, round_steps)
             total = stage if total is None else stage.plus(total)
-            current = load_model(stage.models[languages[0]])
+            current = CTCModule.from_file(stage.models[languages[0]])
         return Outcome(total.models, total.steps, total.seconds, len(languages) > 1, total.stages)
 
     def _per_language(self, name: str, run: Callable[[str, Path], Outcome]) -> Outcome:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from asrprune.decoding.decode_dir import load_model
-from asrprune.model.masks import ModelMasks
+from asrprune.model.mask_registry import ModelMasks
+from asrprune.model.store import load_model
 from asrprune.scoring.result_table import RESULTS_JSON, read_results
 
 STARTS = ("dense", "union", "closest")
@@ -46,7 +46,7 @@ def pathway_facts(checkpoint: Path, lang: str) -> tuple[float | None, str]:
     if model.masks is None or not model.masks.state.per_language:
         return None, "dense"
     stats = model.masks.statistics(model.languages)
-    return stats["sparsity"][lang], _source_of_row(model.masks, model.languages, model.languages.index(lang))
+    return stats["sparsity"][lang], _source_of_row(model.masks, model.languages, model.mask_row(lang))
 
 
 def _last_checkpoint(train_dir: Path) -> Path | None:
@@ -82,7 +82,7 @@ def unseen_language_table(exp: Path, lang: str) -> str:
 def _changed_fraction(before: Path, after: Path, lang: str) -> str:
     """Share of ``lang``'s kept weights after growing that were not in its pathway before (regrown/taken over)."""
     first, second = load_model(str(before)).model, load_model(str(after)).model
-    row = first.languages.index(lang)
+    row = first.mask_row(lang)
     new = kept = 0
     for name in first.masks.names:
         was, now = first.masks.mask(name)[row], second.masks.mask(name)[row]
