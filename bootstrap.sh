@@ -34,7 +34,7 @@ $venv/bin/python -m pip --version >/dev/null 2>&1 || $venv/bin/python -m ensurep
 $venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r "$uv_pin"
 echo "bootstrap: installing the locked environment into $venv (first time: a few minutes, ~5 GB with torch)"
 # sync leaves exactly what the lock lists (uv is in it), then asrprune goes in without dependencies: they are all in
-# the lock, and tests/test_lock.py fails if setup.cfg asks for something the lock does not satisfy.
+# the lock, and tests/project/test_lock.py fails if setup.cfg asks for something the lock does not satisfy.
 $venv/bin/uv pip sync -q --python $venv/bin/python --require-hashes "$lock"
 $venv/bin/uv pip install -q --python $venv/bin/python --no-deps -e .
 echo "$want" > "$stamp"

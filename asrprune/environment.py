@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from importlib import metadata
 
-# The pair setup.cfg pins and requirements/lock.txt holds (tests/test_lock.py checks all three agree).
+# The pair setup.cfg pins and requirements/lock.txt holds (tests/project/test_lock.py checks all three agree).
 TESTED_TORCH = "2.11.0"
 TESTED_TORCHAUDIO = "2.11.0"
 

@@ -1,7 +1,7 @@
 """Bad inputs a user may hand the importers, each run through the real command line, with what the user sees.
 
 Each case builds its input in a temporary folder (tiny Common Voice and AISHELL-1 layouts from
-``tests/corpus_fixtures.py``: 1 s synthetic clips written with soundfile), runs ``python -m asrprune.cli ...`` on
+``tests/helpers/corpus_fixtures.py``: 1 s synthetic clips written with soundfile), runs ``python -m asrprune.cli ...`` on
 it and checks the outcome:
 
 - a *stop* (bad file layout or encoding): exit status 1, exactly one line on stderr naming the file (and line),
@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))  # the test fixtures write the corpus layouts; one copy of that code
+sys.path.insert(0, str(REPO))  # the test fixtures write the corpus layouts (tests.helpers); one copy of that code
 
-from corpus_fixtures import AISHELL_TRANSCRIPT, write_aishell, write_cv_split  # noqa: E402
+from tests.helpers.corpus_fixtures import AISHELL_TRANSCRIPT, write_aishell, write_cv_split  # noqa: E402
 
 from asrprune.data.kaldi_dir import read_table  # noqa: E402
 
@@ -89,7 +89,7 @@ def make_inventory(tmp: Path) -> list[str]:
 
 
 GOOD = {"a1-good": "kept"}  # GOOD_ROW
-AISHELL_TRAIN = {  # the fixture's own train split (tests/corpus_fixtures.py), which every AISHELL case imports
+AISHELL_TRAIN = {  # the fixture's own train split (tests/helpers/corpus_fixtures.py), which every AISHELL case imports
     "BAC009S0002W0122": "kept", "BAC009S0002W0123": "kept",
     "BAC009S0002W0124": "missing audio", "BAC009S0002W0125": "no transcript",
 }

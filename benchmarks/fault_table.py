@@ -6,8 +6,8 @@ that was checked). Bad data imports are benchmarks/bad_inputs.py's.
 
 Config and checkpoint cases call the CLI's ``main`` in this process; kills run ``python -m asrprune.cli`` in a
 subprocess (temp dir on /dev/shm, another filesystem) and SIGKILL it halfway through a checkpoint write
-(tests/fault_injection.py) or at a random moment, then run the same command again. The full-disk case needs root
-(a 1 MiB tmpfs); it is marked as skipped otherwise. Tiny model and data (tests/tiny_experiment.py), a few minutes.
+(tests/helpers/fault_injection.py) or at a random moment, then run the same command again. The full-disk case needs root
+(a 1 MiB tmpfs); it is marked as skipped otherwise. Tiny model and data (tests/helpers/tiny_experiment.py), a few minutes.
 """
 from __future__ import annotations
 
@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))  # asrprune and the tests' helpers (tests.helpers)
 
 import torch  # noqa: E402
 
 from asrprune.cli import main  # noqa: E402
 from asrprune.files import read_checkpoint  # noqa: E402
-from tiny_experiment import TINY_OVERRIDES, make_tiny_data  # noqa: E402
+from tests.helpers.tiny_experiment import TINY_OVERRIDES, make_tiny_data  # noqa: E402
 
 # Lines a user reads among Lightning's progress output: asrprune's errors, warnings and notices.
 SHOWN = re.compile(r"^(asrprune [\w-]+( \w+)?: error: |warning: |.*nothing to do|.*resuming the search after)")
@@ -72,7 +72,7 @@ def cli(argv: list[str]) -> tuple[int, str]:
 def popen(argv: list[str], log: Path, stall_at: str | None = None, signal_file: Path | None = None):
     """``asrprune ARGV`` in a subprocess (TMPDIR on /dev/shm), optionally stalled in the write of ``stall_at``."""
     prefix = [sys.executable, "-m"] if stall_at is None else [
-        sys.executable, str(ROOT / "tests" / "fault_injection.py"), stall_at, str(signal_file)]
+        sys.executable, str(ROOT / "tests" / "helpers" / "fault_injection.py"), stall_at, str(signal_file)]
     env = {**os.environ, "TMPDIR": "/dev/shm", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([*prefix, "asrprune.cli", *argv], stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
 

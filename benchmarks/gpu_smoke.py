@@ -10,7 +10,7 @@
    peak memory at the config's batch budget;
 6. peak GPU memory (torch.cuda.max_memory_allocated) of parts 1-4, and the wall time of each part.
 
-The corpus is generated (noise audio, random phone strings, tests/tiny_experiment.py), so the PERs are near 100 %
+The corpus is generated (noise audio, random phone strings, tests/helpers/tiny_experiment.py), so the PERs are near 100 %
 and only their equality is checked. Writes ``benchmarks/results/gpu_smoke_<device>.{md,json}`` and exits non-zero
 when a check fails. Without a GPU it stops at once, saying so; ``--device cpu`` runs the same logic with a tiny
 model and few steps, to check the script itself (not a GPU measurement). Examples:
@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))  # the tiny corpus builder shared with the tests
+sys.path.insert(0, str(REPO))  # the tiny corpus builder shared with the tests (tests.helpers)
 
 from asrprune.benchmarking.machine import machine_description  # noqa: E402
 from asrprune.decoding.decode_dir import decode_data_dir  # noqa: E402
@@ -44,7 +44,7 @@ from asrprune.pruning.masking.schedule import SparsitySchedule  # noqa: E402
 from asrprune.training.config import load_config  # noqa: E402
 from asrprune.training.lightning_module import CTCModule  # noqa: E402
 from asrprune.training.train import train  # noqa: E402
-from tiny_experiment import TINY_OVERRIDES, InterruptAtStep, make_tiny_data  # noqa: E402
+from tests.helpers.tiny_experiment import TINY_OVERRIDES, InterruptAtStep, make_tiny_data  # noqa: E402
 
 GPU_CONFIG = REPO / "recipes" / "commonvoice" / "conf" / "train.yaml"
 # Per device: utterances per split and language, dense steps, DAP steps, config overrides beyond the GPU config.

@@ -8,7 +8,7 @@ A README table that comes from a result file sits between two markers naming tha
 
 and holds exactly the table rows (lines starting with ``|``) of that file. ``python benchmarks/readme_tables.py``
 rewrites every such block from its file; ``--check`` changes nothing and exits 1 naming each block that differs
-(tests/test_readme_tables.py runs it, so a README table cannot drift from its source).
+(tests/project/test_readme_tables.py runs it, so a README table cannot drift from its source).
 """
 from __future__ import annotations
 

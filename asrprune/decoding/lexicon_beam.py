@@ -12,7 +12,7 @@ between words, only allowed. We append a silence column to the emissions whose l
 ``_SILENCE_LOG_PROB`` (far below any real score), which makes the silence option lose every comparison: the search
 is then exactly a CTC search over the concatenation of lexicon pronunciations. (Reusing blank as the silence
 token also decodes correctly, but every hypothesis at the root then exists twice per frame, once after "blank" and
-once after "silence", and the copies crowd the beam.) tests/test_decoding.py checks words decoded back to back.
+once after "silence", and the copies crowd the beam.) tests/decoding/test_decoding.py checks words decoded back to back.
 flashlight puts the silence token at the start and end of every token path; :class:`Hypothesis` phones leave it
 out.
 
