@@ -98,8 +98,15 @@ def change_voice(speech: np.ndarray, sample_rate: int, shape: VoiceShape, seed: 
     """``speech`` (float, (samples,), at ``sample_rate`` Hz) through Praat's "Change gender" with ``shape``'s
     formant shift ratio and pitch range factor, pitch median and duration unchanged; float32, same length.
     Praat's random numbers are seeded with ``seed`` (0 .. :data:`MAX_PRAAT_SEED`), so the result is a function
-    of the arguments."""
+    of the arguments.
+
+    "Change gender" resynthesises around the pitch median, which is undefined for a clip without voiced frames
+    (Praat then stops with "the real value --undefined-- cannot be represented in an integer"): such a clip is
+    returned unchanged, as it has no voice to reshape."""
     sound = parselmouth.Sound(np.asarray(speech, dtype=np.float64), sampling_frequency=sample_rate)
+    pitch = sound.to_pitch(pitch_floor=PITCH_FLOOR_HZ, pitch_ceiling=PITCH_CEILING_HZ)
+    if np.isnan(parselmouth.praat.call(pitch, "Get quantile", 0.0, 0.0, 0.5, "Hertz")):
+        return np.asarray(speech, dtype=np.float32)
     with _PRAAT_RANDOM:
         parselmouth.praat.run(f"random_initializeWithSeedUnsafelyButPredictably ({int(seed)})")
         changed = parselmouth.praat.call(
