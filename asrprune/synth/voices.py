@@ -100,19 +100,23 @@ def change_voice(speech: np.ndarray, sample_rate: int, shape: VoiceShape, seed: 
     Praat's random numbers are seeded with ``seed`` (0 .. :data:`MAX_PRAAT_SEED`), so the result is a function
     of the arguments.
 
-    "Change gender" resynthesises around the pitch median, which is undefined for a clip without voiced frames
-    (Praat then stops with "the real value --undefined-- cannot be represented in an integer"): such a clip is
-    returned unchanged, as it has no voice to reshape."""
+    "Change gender" resynthesises around the pitch median its own pitch analysis finds, which is undefined for a
+    clip without voiced frames by that analysis (silence, noise-like or very breathy speech; Praat then stops with
+    "the real value --undefined-- cannot be represented in an integer"): such a clip is returned unchanged, as it
+    has no voice to reshape. Praat reports that case only as a :class:`parselmouth.PraatError`, so the error is
+    what is checked."""
     sound = parselmouth.Sound(np.asarray(speech, dtype=np.float64), sampling_frequency=sample_rate)
-    pitch = sound.to_pitch(pitch_floor=PITCH_FLOOR_HZ, pitch_ceiling=PITCH_CEILING_HZ)
-    if np.isnan(parselmouth.praat.call(pitch, "Get quantile", 0.0, 0.0, 0.5, "Hertz")):
-        return np.asarray(speech, dtype=np.float32)
     with _PRAAT_RANDOM:
         parselmouth.praat.run(f"random_initializeWithSeedUnsafelyButPredictably ({int(seed)})")
-        changed = parselmouth.praat.call(
-            sound, "Change gender", PITCH_FLOOR_HZ, PITCH_CEILING_HZ, shape.formant_shift_ratio, 0.0,
-            shape.pitch_range_factor, 1.0,
-        )
+        try:
+            changed = parselmouth.praat.call(
+                sound, "Change gender", PITCH_FLOOR_HZ, PITCH_CEILING_HZ, shape.formant_shift_ratio, 0.0,
+                shape.pitch_range_factor, 1.0,
+            )
+        except parselmouth.PraatError as error:
+            if "--undefined--" not in str(error):
+                raise
+            return np.asarray(speech, dtype=np.float32)
     return changed.values[0, : len(speech)].astype(np.float32)
 
 

@@ -364,8 +364,7 @@ def test_cli_parses_sizes_and_languages():
 
 
 def test_a_clip_without_voiced_frames_keeps_its_samples_instead_of_stopping_praat():
-    """Praat's "Change gender" cannot resynthesise around an undefined pitch median (silence, noise-like
-    speech): the clip comes back unchanged rather than stopping the whole corpus."""
-    noise_like = np.random.default_rng(0).normal(0.0, 0.1, RATE // 2).astype(np.float32)
-    for clip in (np.zeros(RATE // 2, dtype=np.float32), noise_like):
-        assert np.array_equal(voices.change_voice(clip, RATE, voices.VoiceShape(1.18, 1.0), seed=1), clip)
+    """Praat's "Change gender" cannot resynthesise around an undefined pitch median (here: silence): the clip comes
+    back unchanged rather than stopping the whole corpus."""
+    silence = np.zeros(RATE // 2, dtype=np.float32)
+    assert np.array_equal(voices.change_voice(silence, RATE, voices.VoiceShape(1.18, 1.0), seed=1), silence)
