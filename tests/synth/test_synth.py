@@ -363,8 +363,23 @@ def test_cli_parses_sizes_and_languages():
             parser.parse_args(["synth", "out", *bad])
 
 
-def test_a_clip_without_voiced_frames_keeps_its_samples_instead_of_stopping_praat():
-    """Praat's "Change gender" cannot resynthesise around an undefined pitch median (here: silence): the clip comes
-    back unchanged rather than stopping the whole corpus."""
-    silence = np.zeros(RATE // 2, dtype=np.float32)
-    assert np.array_equal(voices.change_voice(silence, RATE, voices.VoiceShape(1.18, 1.0), seed=1), silence)
+def test_a_clip_praat_cannot_reshape_keeps_its_samples_and_other_praat_errors_stop(monkeypatch):
+    """Praat's "Change gender" stops on some real clips (seen in the mini corpus: a German training clip with pitch
+    range factor 1.63, "the real value --undefined-- cannot be represented in an integer"): that clip comes back
+    unchanged rather than stopping the corpus; any other Praat error still stops it."""
+    speech = np.linspace(-0.5, 0.5, RATE // 2, dtype=np.float32)
+    real_call = voices.parselmouth.praat.call
+
+    def failing(message):
+        def call(*args):
+            if "Change gender" in args:
+                raise voices.parselmouth.PraatError(message)
+            return real_call(*args)
+        return call
+
+    monkeypatch.setattr(voices.parselmouth.praat, "call", failing(
+        "When rounding up the real value --undefined--, the result cannot be represented in an integer."))
+    assert np.array_equal(voices.change_voice(speech, RATE, voices.VoiceShape(0.91, 1.63), seed=1), speech)
+    monkeypatch.setattr(voices.parselmouth.praat, "call", failing("Out of memory."))
+    with pytest.raises(voices.parselmouth.PraatError, match="Out of memory"):
+        voices.change_voice(speech, RATE, voices.VoiceShape(0.91, 1.63), seed=1)
