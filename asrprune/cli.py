@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import NamedTuple
 
 from asrprune.environment import EnvironmentMismatch, check_torch_pair
+from asrprune.errors import InputError
 
 
 class Stage(NamedTuple):
@@ -69,12 +70,7 @@ STAGES_BY_NAME = {stage.name: stage for stage in STAGES}
 # Errors that mean bad input (a missing file, a malformed table or config, an unknown symbol, an unreadable
 # checkpoint, a full disk): the message names the file, line, field or setting, so it is printed without a
 # traceback. Set ASRPRUNE_TRACEBACK=1 to see the traceback anyway.
-INPUT_ERRORS = (OSError, ValueError, KeyError)
-# The stages' own bad-input errors, by module and class name: their modules load torch, and an error of one of these
-# classes can only have been raised once its stage has imported it.
-STAGE_INPUT_ERRORS = (
-    "asrprune.data.audio.AudioReadError", "asrprune.synth.corpus.SynthError", "asrprune.synth.espeak.EspeakError",
-)
+INPUT_ERRORS = (OSError, ValueError, KeyError, InputError)
 # Arguments that name a checkpoint to read: each is opened (memory-mapped) before the stage does any work.
 CHECKPOINT_ARGUMENTS = ("checkpoint", "dense_checkpoint")
 
@@ -127,13 +123,6 @@ def check_checkpoint_arguments(args: argparse.Namespace) -> None:
             read_checkpoint(path, mmap=True)
 
 
-def is_input_error(error: BaseException) -> bool:
-    """Whether ``error`` is one of INPUT_ERRORS or STAGE_INPUT_ERRORS (or a subclass of one)."""
-    return isinstance(error, INPUT_ERRORS) or any(
-        f"{cls.__module__}.{cls.__qualname__}" in STAGE_INPUT_ERRORS for cls in type(error).__mro__
-    )
-
-
 def error_line(error: BaseException) -> str:
     """The one line shown for a bad-input error: its message (a KeyError's without quotes), lines joined; a full
     disk that the message does not explain gets what to do."""
@@ -157,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
-    except Exception as error:
-        if not is_input_error(error) or os.environ.get("ASRPRUNE_TRACEBACK"):
+    except INPUT_ERRORS as error:
+        if os.environ.get("ASRPRUNE_TRACEBACK"):
             raise
         print(f"asrprune {args.command}: error: {error_line(error)}", file=sys.stderr)
         return 1

@@ -14,13 +14,15 @@ import soundfile
 import torch
 import torchaudio
 
+from asrprune.errors import InputError
+
 SAMPLE_RATE = 16000
 # libsndfile says this for any file it cannot open, also for an existing file that is corrupt or in a format it
 # does not know; the callers have checked that the file exists, so it is replaced by what it means here.
 _LIBSNDFILE_CANNOT_OPEN = "File does not exist or is not a regular file"
 
 
-class AudioReadError(RuntimeError):
+class AudioReadError(InputError):
     """An audio file is missing, unreadable or empty; the message names the file and why."""
 
 

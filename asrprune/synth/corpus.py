@@ -58,6 +58,7 @@ import torchaudio
 from tqdm import tqdm
 
 from asrprune.cli_options import add_out, add_seed
+from asrprune.errors import InputError
 from asrprune.phonology.languages import get_language
 from asrprune.synth import noise, sentences
 from asrprune.synth.espeak import ESPEAK_SAMPLE_RATE, espeak_speech, espeak_version, installed_variants
@@ -83,7 +84,7 @@ PITCH_JITTER = 5  # espeak pitch units
 BABBLE_CHUNK = 100  # utterances synthesised together; babble talkers come from the same chunk
 
 
-class SynthError(RuntimeError):
+class SynthError(InputError):
     """The corpus cannot be (re)generated as asked; the message says why and what to do."""
 
 

@@ -12,6 +12,8 @@ import subprocess
 import numpy as np
 import soundfile
 
+from asrprune.errors import InputError
+
 ESPEAK_SAMPLE_RATE = 22050  # Hz, of ``espeak-ng --stdout``
 
 # espeak-ng voice variants that sound like (synthetic) people, with their gender; robots, whisper and
@@ -26,7 +28,7 @@ VOICE_VARIANTS = (
 )
 
 
-class EspeakError(RuntimeError):
+class EspeakError(InputError):
     """espeak-ng is missing, failed, or gave unusable output; the message says which and why."""
 
 

@@ -15,9 +15,8 @@ from asrprune.data.targets import PHONE
 from asrprune.decoding.greedy import greedy_decode
 from asrprune.model.conformer_ctc import ConformerCTC, ctc_loss
 from asrprune.model.mask_storage import masks_key
-from asrprune.model.store import ENCODER_PREFIX
 from asrprune.model.masked_optimizer import masked_optimizer_step
-from asrprune.model.store import StoredModel, load_model
+from asrprune.model.store import ENCODER_PREFIX, StoredModel, load_model
 from asrprune.scoring.error_rates import ErrorCounts, score_phones
 
 

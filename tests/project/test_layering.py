@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "asrprune"
 
 # Top-level subpackage or module of asrprune -> its layer.
 LAYERS = {
-    "__init__": 0, "environment": 0, "files": 0, "text_files": 0, "cli_options": 0, "benchmarking": 0,
+    "__init__": 0, "environment": 0, "errors": 0, "files": 0, "text_files": 0, "cli_options": 0, "benchmarking": 0,
     "phonology": 1,
     "data": 2, "scoring": 2, "corpora": 2, "synth": 2,
     "model": 3,
