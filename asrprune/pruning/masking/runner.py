@@ -9,13 +9,13 @@ from typing import Literal
 
 from asrprune.files import atomic_write_json, read_json
 from asrprune.model.store import load_model, save_model
-from asrprune.pruning.masking.callbacks import AdaptiveMasking
+from asrprune.pruning.masking.callbacks import ADJUST_STARTS, RANKINGS, AdaptiveMasking
 from asrprune.pruning.masking.criteria import CRITERIA, build_criterion
 from asrprune.pruning.masking.evaluate import decode_languages, evaluate
 from asrprune.pruning.masking.export import dense_state_bytes
 from asrprune.pruning.masking.masked_models import with_masks
-from asrprune.pruning.masking.methods import Methods, Setup, sparsity_dir
-from asrprune.pruning.masking.schedule import SparsitySchedule
+from asrprune.pruning.masking.methods import REEVALUATION_DEFAULTS, Methods, Setup, sparsity_dir
+from asrprune.pruning.masking.schedule import RAMP_SHAPES, SparsitySchedule
 from asrprune.training.config import Section, defaults_schema, load_checked, signature_schema
 from asrprune.training.lightning_module import CTCModule
 from asrprune.training.train import is_global_zero, train
@@ -25,17 +25,23 @@ METHOD_DEFAULTS = {
     "rounds": 2,
     "interval": 10,
     "ramp_fraction": 0.5,
+    "ramp_shape": "cubic",
     "stop_fraction": 0.8,
     "middle_fraction": 0.5,
     "adaptive": {"criterion": "magnitude"},
-    "criteria": {"saliency": {"decay": 0.9}, "scores": {"lr": 0.01}},
+    "criteria": {"saliency": {"decay": 0.9, "accumulate": False}, "scores": {"lr": 0.01}},
+    "reevaluation": dict(REEVALUATION_DEFAULTS),
 }
 
 
 def method_schema() -> Section:
     """Keys and types of a method config: :data:`METHOD_DEFAULTS`'s, ``adaptive.criterion`` one of the criteria,
-    ``criteria.<name>`` that criterion's constructor arguments."""
+    ``criteria.<name>`` that criterion's constructor arguments, ``ramp_shape``, ``reevaluation.ranking`` and
+    ``reevaluation.adjust_from`` one of their choices (:mod:`asrprune.pruning.masking.methods` describes the keys)."""
     schema = defaults_schema(METHOD_DEFAULTS)
+    schema["ramp_shape"] = Literal[RAMP_SHAPES]
+    schema["reevaluation"]["ranking"] = Literal[RANKINGS]
+    schema["reevaluation"]["adjust_from"] = Literal[ADJUST_STARTS]
     schema["adaptive"] = Section({"criterion": Literal[tuple(CRITERIA)]})
     schema["criteria"] = Section({name: Section(signature_schema(kind.__init__)) for name, kind in CRITERIA.items()})
     return schema
