@@ -126,7 +126,7 @@ def test_script_help(script):
     """--help answers without installing or running anything, and lists the options with their defaults."""
     result = run(script, "--help")
     assert result.returncode == 0, result.stderr
-    assert "bootstrap" not in result.stdout + result.stderr
+    assert "bootstrap:" not in result.stdout + result.stderr  # ./bootstrap.sh prefixes what it says with this
     header, _, options = result.stdout.partition("\nOptions:\n")
     assert header.strip() and "  --stage " in options
     # its own options and those it passes on to a nested script
