@@ -21,7 +21,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from asrprune.scoring.error_rates import _align
+from asrprune.files import atomic_write_text
+from asrprune.scoring.error_rates import align
 
 # metric -> the hypothesis file asrprune decode writes for it (phones: greedy; words: lexicon beam)
 HYPOTHESIS_FILES = {"per": "hyp.phones", "wer": "hyp.text", "cer": "hyp.text"}
@@ -46,7 +47,7 @@ def per_utterance_counts(metric: str, refs: list, hyps: list) -> tuple[np.ndarra
     (``"per"``: phone sequences; ``"wer"``/``"cer"``: strings)."""
     if not refs:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    output = _align(metric, refs, hyps)
+    output = align(metric, refs, hyps)
     errors = []
     for chunks in output.alignments:
         count = 0
@@ -59,15 +60,6 @@ def per_utterance_counts(metric: str, refs: list, hyps: list) -> tuple[np.ndarra
     return np.asarray(errors, dtype=np.int64), np.asarray([len(r) for r in output.references], dtype=np.int64)
 
 
-def _read_table(path: Path) -> dict[str, str]:
-    table = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            uttid, _, value = line.partition(" ")
-            table[uttid] = value.strip()
-    return table
-
-
 def read_utterance_errors(path: Path) -> UtteranceErrors:
     rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return UtteranceErrors(tuple(r[0] for r in rows), np.asarray([int(r[1]) for r in rows], dtype=np.int64),
@@ -75,24 +67,21 @@ def read_utterance_errors(path: Path) -> UtteranceErrors:
 
 
 def write_utterance_errors(path: Path, counts: UtteranceErrors) -> None:
-    text = "".join(f"{i}\t{e}\t{n}\n" for i, e, n in zip(counts.ids, counts.errors, counts.ref_units))
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, "".join(f"{i}\t{e}\t{n}\n" for i, e, n in zip(counts.ids, counts.errors, counts.ref_units)))
 
 
 def utterance_errors(decode_dir: str | Path, data_dir: str | Path, metric: str) -> UtteranceErrors:
     """Per-utterance counts of ``decode_dir`` against the references of ``data_dir`` (``metric`` ``per``, ``wer``
-    or ``cer``), read from ``<decode_dir>/utt_errors.<metric>.tsv`` if written before, else computed and cached
-    there. Utterances are sorted by id."""
-    from asrprune.data.kaldi_dir import read_data_dir  # the data layer only where references are read
+    or ``cer``), read from ``<decode_dir>/utt_errors.<metric>.tsv`` if written after the hypotheses, else computed
+    and cached there (a re-decoded directory is counted again). Utterances are sorted by id."""
+    from asrprune.data.kaldi_dir import read_data_dir, read_table  # the data layer only where references are read
 
     decode_dir = Path(decode_dir)
     cache = decode_dir / f"utt_errors.{metric}.tsv"
-    if cache.is_file():
-        return read_utterance_errors(cache)
     hyp_path = decode_dir / HYPOTHESIS_FILES[metric]
-    hyps = _read_table(hyp_path)
+    if cache.is_file() and (not hyp_path.is_file() or cache.stat().st_mtime >= hyp_path.stat().st_mtime):
+        return read_utterance_errors(cache)
+    hyps = read_table(hyp_path)
     utterances = sorted(read_data_dir(data_dir), key=lambda u: u.uttid)
     missing = [u.uttid for u in utterances if u.uttid not in hyps]
     if missing:

@@ -41,7 +41,7 @@ from asrprune.pruning.autodfp.budget import Budget
 from asrprune.pruning.autodfp.prune import LayerPlan, prune_module, unit_state
 from asrprune.pruning.autodfp.reconstruction import LstsqContext, reconstruction_modes
 from asrprune.pruning.autodfp.similarity import importance, signature, similarity_stats
-from asrprune.files import CorruptCheckpoint, atomic_torch_save, read_checkpoint, warn
+from asrprune.files import CorruptCheckpoint, atomic_torch_save, atomic_write, read_checkpoint, warn
 
 
 # The agent's observation, one float per name, in this order (one-hot unit kinds expanded from KINDS).
@@ -337,8 +337,6 @@ def write_episode_log(result: SearchResult, method: str, prefix: str | Path, war
     axis.grid(alpha=0.3)
     axis.legend(fontsize="small")
     figure.tight_layout()
-    tmp = png.with_name(f".{png.name}.tmp.png")
-    figure.savefig(tmp, dpi=110)
+    atomic_write(png, lambda f: figure.savefig(f, format="png", dpi=110))
     plt.close(figure)
-    tmp.replace(png)
     return [jsonl, png]
