@@ -3,6 +3,7 @@ training configs), running and evaluating one method at one sparsity (:func:`run
 method and sparsity), and growing a new language's pathway during few-shot fine-tuning (:func:`grow_pathway`)."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Literal
@@ -71,6 +72,20 @@ def method_dir(exp: Path, name: str, sparsity: float) -> Path:
     return exp / "dense" if name == "dense" else sparsity_dir(exp, sparsity) / name
 
 
+def _check_same_method_config(result_path: Path, finished: dict, method_config: dict, method: str) -> None:
+    """A finished run is reused only if it was made with the same method settings: a folder name says the method,
+    initialisation and criterion, not the re-evaluation options, ΔT or budget, so a changed ``--method_config`` with
+    the same ``--exp`` would otherwise silently report the old run."""
+    made_with = finished.get("method_config")
+    if method == "dense" or made_with is None:  # dense runs have no settings; records older than this check lack them
+        return
+    wanted = json.loads(json.dumps(method_config))
+    if made_with != wanted:
+        differing = sorted(k for k in set(made_with) | set(wanted) if made_with.get(k) != wanted.get(k))
+        raise ValueError(f"{result_path}: this finished run was made with other method settings ({', '.join(differing)} "
+                         "differ); give this configuration its own --exp, or delete the folder to rerun it")
+
+
 def run_method(setup: Setup, method: str, sparsity: float, init: str = "middle", criterion: str = "saliency") -> dict:
     """Train (or reuse) and evaluate one method at one sparsity; writes and returns its ``result.json`` record."""
     name = label(method, init, criterion)
@@ -78,6 +93,7 @@ def run_method(setup: Setup, method: str, sparsity: float, init: str = "middle",
     result_path = out / "result.json"
     finished = read_json(result_path)
     if finished is not None:
+        _check_same_method_config(result_path, finished, setup.method_config, method)
         return finished
     started = time.time()
     if method == "dense":
@@ -91,6 +107,8 @@ def run_method(setup: Setup, method: str, sparsity: float, init: str = "middle",
         if not is_global_zero():  # under DDP the other ranks only join the training; rank 0 evaluates and writes
             return {}
         record = evaluate(setup, outcome, out)
+    if method != "dense":
+        record["method_config"] = json.loads(json.dumps(setup.method_config))
     record.update(method=name, sparsity=sparsity, languages=setup.languages,
                   eval_and_train_seconds_this_run=round(time.time() - started, 1))
     atomic_write_json(result_path, record)
