@@ -12,7 +12,7 @@ keeping the fraction r of the units (by L1 importance, at least the layer minimu
 
 Each plan is applied with every reconstruction mode (``--modes``: ``none`` = plain removal, ``fold`` = the
 Neuron-Merging-like fold, ``lstsq`` = the least-squares refit of the next layer on synthetic inputs; see
-:mod:`asrprune.pruning.autodfp.reconstruction`), at strength 1. Every pruned model is scored by
+:mod:`asrprune.pruning.autodfp.reconstruction`; or a mix per unit kind such as ``lstsq,conv=none``), at strength 1. Every pruned model is scored by
 
 - dev PER (greedy CTC) on the given data directories (``--max-utts`` per directory, evenly spread, to keep it
   short), pooled over the languages and per language;
@@ -48,7 +48,7 @@ from asrprune.pruning.autodfp.baselines import uniform_widths
 from asrprune.pruning.autodfp.budget import Budget, minimum_widths
 from asrprune.pruning.autodfp.distortion import OutputDistortion, synthetic_features
 from asrprune.pruning.autodfp.prune import LayerPlan, prune_module
-from asrprune.pruning.autodfp.reconstruction import MODES, LstsqContext
+from asrprune.pruning.autodfp.reconstruction import MODES, LstsqContext, reconstruction_modes
 from asrprune.scoring.error_rates import ErrorCounts, score_phones
 from asrprune.training.lightning_module import CTCModule
 
@@ -107,13 +107,24 @@ def group_widths(module, group: str, preserve: float) -> list[int]:
             for layer, low in zip(layers, minimum)]
 
 
+def mode_spec(text: str) -> str:
+    """``--modes`` item: a mode for every unit kind or a mix (``lstsq,conv=none``), checked by
+    :func:`reconstruction_modes`; returned as written, the column name of the table."""
+    try:
+        reconstruction_modes(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="the trained (dense) model")
     parser.add_argument("--data", nargs="+", required=True, help="dev data directories (one per language)")
     parser.add_argument("--preserve", type=float, nargs="+", default=[0.6, 0.5])
     parser.add_argument("--units", nargs="+", choices=GROUPS, default=list(GROUPS))
-    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--modes", nargs="+", type=mode_spec, default=list(MODES),
+                        help=f"reconstruction specs: {', '.join(MODES)}, or per unit kind, e.g. lstsq,conv=none")
     parser.add_argument("--max-utts", type=int, default=0, help="utterances per data directory (0: all)")
     parser.add_argument("--utterances", type=int, default=8, help="synthetic inputs of the output KL")
     parser.add_argument("--batch", type=int, default=8)

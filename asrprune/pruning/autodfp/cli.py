@@ -2,7 +2,7 @@
 
 Methods: ``agent`` (SAC search over per-layer keep ratios and reconstruction strengths, :mod:`.agent`), ``random``
 (its ablation: the same search with random actions), ``l1`` (uniform L1-norm pruning) and ``merge`` (uniform
-pruning with Neuron-Merging-like folding), all under the same preserved-ratio budget (:mod:`.budget`). Writes a
+pruning with the reconstruction at full strength), all under the same preserved-ratio budget (:mod:`.budget`). Writes a
 checkpoint that ``asrprune decode`` reads like any other and a JSON summary next to it (``<out>.json``), both
 atomically and the summary last: a summary with the same settings marks a finished run, which is not redone. The
 agent and random searches save their state after every episode in ``<out>.search.pt`` (:class:`.agent.SearchState`);
@@ -10,7 +10,8 @@ a killed search run again with the same settings continues after its last saved 
 episode rewards and plan as an uninterrupted one. The state file is removed once the summary is written. A search
 also writes its reward per episode to ``<out>.episodes.jsonl`` and a plot to ``<out>.rewards.png``
 (:func:`.agent.write_episode_log`). ``--reconstruction`` picks how pruned units are compensated, per unit kind
-(:func:`.reconstruction.reconstruction_modes`; default ``fold``, as before).
+(:func:`.reconstruction.reconstruction_modes`; default ``lstsq,conv=none``, the best measured; summaries written
+before the option existed were made with ``fold`` and are read as such).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from asrprune.pruning.autodfp.budget import METRICS, REFERENCE_FRAMES, Budget, m
 from asrprune.pruning.autodfp.distortion import OutputDistortion, calibration_features, synthetic_features
 from asrprune.pruning.autodfp.latency import load_or_measure
 from asrprune.pruning.autodfp.prune import prune_module
-from asrprune.pruning.autodfp.reconstruction import DEFAULT_MODE, modes_text, reconstruction_modes
+from asrprune.pruning.autodfp.reconstruction import DEFAULT_SPEC, LEGACY_SPEC, modes_text, reconstruction_modes
 from asrprune.pruning.autodfp.units import layer_costs
 from asrprune.training.lightning_module import CTCModule
 
@@ -43,17 +44,18 @@ def autodfp(checkpoint: str | Path, method: str, preserve: float, out: str | Pat
     """Prune ``checkpoint`` with ``method`` to ``preserve`` (ratio of ``metric``), save to ``out``, return and
     write the summary (widths, strengths, ratios, MACs, parameters, distortion, search seconds). The latency
     metric reads its table from ``latency_table`` or measures it there (:func:`.latency.load_or_measure`).
-    ``reconstruction``: the compensation modes (:func:`.reconstruction.reconstruction_modes`; None: ``fold``)."""
+    ``reconstruction``: the compensation modes (:func:`.reconstruction.reconstruction_modes`; None: its default)."""
     if method not in METHODS:
         raise ValueError(f"--method {method!r}: choose one of {METHODS}")
     settings = dict(checkpoint=str(checkpoint), method=method, preserve=preserve, metric=metric, seed=seed,
                     utterances=utterances, calibration=str(calibration) if calibration else None)
     modes = reconstruction_modes(reconstruction)
-    if modes_text(modes) != DEFAULT_MODE:  # the default is left out, so earlier summaries still match
-        settings["reconstruction"] = modes_text(modes)
+    settings["reconstruction"] = modes_text(modes)
     if method in ("agent", "random"):
         settings["episodes"] = episodes
     finished = read_json(str(out) + ".json")
+    if finished is not None:  # a summary without the key was written when the fold was the only reconstruction
+        finished = {"reconstruction": LEGACY_SPEC, **finished}
     if finished is not None and Path(out).exists() and all(finished.get(k) == v for k, v in settings.items()):
         print(f"{out}: already pruned with these settings ({out}.json); nothing to do")
         search_state_path(out).unlink(missing_ok=True)  # left by a kill between the summary and its removal
@@ -155,9 +157,10 @@ def register_cli(subparsers) -> None:
     parser.add_argument("--utterances", type=int, default=8, help="inputs the distortion is measured on")
     parser.add_argument("--calibration", help="data dir whose features replace synthetic inputs (NOT data-free)")
     parser.add_argument("--reconstruction", default=None,
-                        help="how pruned units are compensated: none, fold (default: Neuron-Merging-like fold into "
-                        "the most similar kept unit) or lstsq (closed-form least-squares refit of the next layer on "
-                        "synthetic inputs from the model's own statistics); per unit kind as comma-separated "
-                        "kind=mode items, e.g. 'fold,ffn=lstsq,conv=lstsq' (kinds: subsampling, ffn, heads, conv)")
+                        help="how pruned units are compensated: none, fold (Neuron-Merging-like fold into the most "
+                        "similar kept unit) or lstsq (closed-form least-squares refit of the next layer on synthetic "
+                        "inputs from the model's own statistics); per unit kind as comma-separated kind=mode items "
+                        f"over the default '{DEFAULT_SPEC}' (measured best; README: AutoDFP), e.g. 'fold,ffn=lstsq' "
+                        "(kinds: subsampling, ffn, heads, conv)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.set_defaults(func=run_cli)

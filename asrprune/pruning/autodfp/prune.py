@@ -70,7 +70,7 @@ def prune_module(module: CTCModule, plan: list[LayerPlan], min_cosine: float = M
     their weights. ``module`` is not modified.
 
     ``reconstruction`` picks the compensation per unit kind (:func:`.reconstruction.reconstruction_modes`: None is
-    ``"fold"`` everywhere, the behaviour before modes existed; ``"none"``, ``"lstsq"``, ``"fold,ffn=lstsq"``...).
+    its measured default ``"lstsq,conv=none"``; ``"none"``, ``"fold"``, ``"fold,ffn=lstsq"``...).
     ``lstsq`` draws its synthetic inputs from ``context`` (default: :class:`.reconstruction.LstsqContext` of this
     model with its defaults)."""
     model = module.model
