@@ -12,7 +12,8 @@ keeping the fraction r of the units (by L1 importance, at least the layer minimu
 
 Each plan is applied with every reconstruction mode (``--modes``: ``none`` = plain removal, ``fold`` = the
 Neuron-Merging-like fold, ``lstsq`` = the least-squares refit of the next layer on synthetic inputs; see
-:mod:`asrprune.pruning.autodfp.reconstruction`; or a mix per unit kind such as ``lstsq,conv=none``), at strength 1. Every pruned model is scored by
+:mod:`asrprune.pruning.autodfp.reconstruction`; or a mix per unit kind such as ``lstsq,conv=none``), at strength
+1. Every pruned model is scored by
 
 - dev PER (greedy CTC) on the given data directories (``--max-utts`` per directory, evenly spread, to keep it
   short), pooled over the languages and per language;

@@ -33,10 +33,11 @@ class SeededBatches(torch.utils.data.Dataset):
     its indices) while the batch's items are read, and restored afterwards.
 
     :class:`~asrprune.data.dataset.CTCDataset` draws the speed-perturbation factor of each item, or of the whole
-    batch (``data.speed_perturb_per``), with ``random.choice``. Seeded this way the draw depends on the batch only: not on which loader worker reads it nor on what that worker
-    (or, with ``num_workers: 0``, the training process) drew before, so a run resumed mid-epoch perturbs its
-    batches as the uninterrupted run did, and reading the dev set leaves the training process's ``random`` as it
-    was. Every item is still perturbed with a factor drawn uniformly, anew each epoch.
+    batch (``data.speed_perturb_per``), with ``random.choice``. Seeded this way the draw depends on the batch only:
+    not on which loader worker reads it nor on what that worker (or, with ``num_workers: 0``, the training process)
+    drew before, so a run resumed mid-epoch perturbs its batches as the uninterrupted run did, and reading the dev
+    set leaves the training process's ``random`` as it was. Every item is still perturbed with a factor drawn
+    uniformly, anew each epoch.
     """
 
     def __init__(self, dataset: torch.utils.data.Dataset, seed: int):

@@ -8,7 +8,9 @@ layer's L1 importance held by its weaker half of units: how much the units that 
 data-driven per-layer sensitivity is measured), and chooses
 two continuous actions: where to place the layer's keep count between its two action walls
 (:meth:`.budget.Budget.keep_range`) and the reconstruction strength (0..1, the coefficient of the compensation
-of :mod:`.reconstruction`: the fold by default, or the least-squares refit with ``reconstruction="lstsq"``). The walls make every episode meet the budget by construction and spend all of it.
+of :mod:`.reconstruction` in the layer's mode: by default the least-squares refit, and none for conv-module
+channels, which are removed without compensation). The walls make every episode meet the budget by construction
+and spend all of it.
 The reward arrives after the last layer: minus the output distortion (:class:`.distortion.OutputDistortion`) of
 the pruned model, divided by the distortion of uniform L1 pruning at the same budget (-1: as good as uniform L1).
 The best plan seen during the search (the final deterministic policy's episode included) is returned, as AMC keeps

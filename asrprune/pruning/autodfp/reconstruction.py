@@ -22,7 +22,7 @@ strength 1. Where it is exact, per unit type:
 Units whose best cosine is below ``min_cosine`` are pruned without compensation (Neuron Merging's threshold).
 
 Reconstruction modes (:func:`reconstruction_modes`, selectable per unit kind): ``none`` (plain removal), ``fold``
-(the fold above, the default) and ``lstsq`` (:func:`lstsq_compensate`: the next layer's kept columns and bias are
+(the fold above) and ``lstsq`` (:func:`lstsq_compensate`: the next layer's kept columns and bias are
 refitted in closed form so that its output on synthetic inputs drawn from the model's own statistics changes as
 little as possible). Where each one is exact, approximate or can hurt, per unit type:
 
@@ -35,7 +35,9 @@ ffn (Swish)     exact only for identical rows (s = 1); a     exact for any affin
                 scaled copy (s != 1) or a merely similar     (copies, scaled copies, constants); else the
                 unit is approximate and can hurt (the added  least-squares optimum on the synthetic inputs,
                 column is not the best fit, just a guess)    never worse than removal on them
-conv (GLU)      exact only for identical channels            same, on the channel's post-Swish output
+conv (GLU)      exact only for identical channels            with inputs="model", same, on the post-Swish output;
+                                                             by default channels are drawn independently from
+                                                             BatchNorm's statistics: a bias correction only
 heads           exact for equal attention maps with values   per linear_out column fit; exact only if a pruned
                 in the span of the target's                  head's outputs are affine in kept heads' outputs
 ==============  ===========================================  ==================================================
@@ -46,8 +48,9 @@ towards no compensation when the activations are not correlated, so on its synth
 removal; on real inputs it is as good as the synthetic distribution is representative. One quick check (output KL
 on synthetic filterbanks, a trained mini-size pathways model already pruned to 0.8, keep 0.6 of every layer's
 units; no PER): none 0.75, fold 1.01, lstsq 0.26 nats/frame; per kind alone lstsq was the best of the three for
-subsampling, ffn, heads and conv. The default stays ``fold`` until dev PER (benchmarks/autodfp_reconstruction.py)
-confirms it on the mini model.
+subsampling, ffn, heads and conv. Dev PER (benchmarks/autodfp_reconstruction.py) agreed for subsampling, ffn and
+heads but not for conv channels, where every compensation was worse than removal although the KL said otherwise;
+hence the default :data:`DEFAULT_SPEC` (``lstsq,conv=none``).
 """
 from __future__ import annotations
 
@@ -113,8 +116,8 @@ MODES = ("none", "fold", "lstsq")
 # The least-squares refit everywhere but the conv-module channels, which are removed without compensation: on
 # calibration 2's mini model, uniform pruning of every unit kind at preserved ratios 0.8 / 0.6 / 0.5 reached dev PER
 # 26.8 / 31.2 / 34.3 with this mix, against 27.6 / 32.5 / 36.1 without compensation, 30.7 / 44.1 / 44.6 with the
-# fold everywhere and 28.8 / 38.2 / 46.6 with lstsq everywhere (benchmarks/results/autodfp_reconstruction_cal2_bnconv.md,
-# one model, 400 dev utterances). Every compensation of conv channels measured worse than none there.
+# fold everywhere and 28.8 / 38.2 / 46.6 with lstsq everywhere
+# (benchmarks/results/autodfp_reconstruction_cal2_bnconv.md, one model, 400 dev utterances). Every compensation of conv channels measured worse than none there.
 DEFAULT_SPEC = "lstsq,conv=none"
 LEGACY_SPEC = "fold"  # what pruning did before modes existed (summaries without a reconstruction key mean this)
 

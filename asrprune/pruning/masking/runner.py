@@ -82,8 +82,9 @@ def _check_same_method_config(result_path: Path, finished: dict, method_config: 
     wanted = json.loads(json.dumps(method_config))
     if made_with != wanted:
         differing = sorted(k for k in set(made_with) | set(wanted) if made_with.get(k) != wanted.get(k))
-        raise ValueError(f"{result_path}: this finished run was made with other method settings ({', '.join(differing)} "
-                         "differ); give this configuration its own --exp, or delete the folder to rerun it")
+        raise ValueError(f"{result_path}: this finished run was made with other method settings "
+                         f"({', '.join(differing)} differ); give this configuration its own --exp, or delete the "
+                         "folder to rerun it")
 
 
 def run_method(setup: Setup, method: str, sparsity: float, init: str = "middle", criterion: str = "saliency") -> dict:

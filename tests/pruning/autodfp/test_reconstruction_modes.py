@@ -15,7 +15,8 @@ from tests.pruning.autodfp.test_prune import _unit_view, outputs, plan_without_o
 
 def test_mode_strings_parse_per_kind_and_reject_unknowns():
     assert reconstruction_modes(None) == {"subsampling": "lstsq", "ffn": "lstsq", "heads": "lstsq", "conv": "none"}
-    assert reconstruction_modes("heads=fold")["heads"] == "fold" and reconstruction_modes("heads=fold")["ffn"] == "lstsq"
+    heads_folded = reconstruction_modes("heads=fold")
+    assert heads_folded["heads"] == "fold" and heads_folded["ffn"] == "lstsq"
     assert reconstruction_modes("lstsq") == {kind: "lstsq" for kind in KINDS}
     modes = reconstruction_modes("none, ffn=lstsq,conv=lstsq")
     assert modes == {"subsampling": "none", "ffn": "lstsq", "heads": "none", "conv": "lstsq"}
