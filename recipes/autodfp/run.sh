@@ -6,9 +6,11 @@
 # params|flops|latency), each pruned model decoded on every language's test set, and one table.
 #   stage 1  re-save the dense model through the same code path (reference for PER and decoding speed); with
 #            --budget latency, first measure the per-layer latency table on this CPU -> exp/latency.json
-#   stage 2  prune: every method x ratio (asrprune autodfp); search times are in each summary
+#   stage 2  prune: every method x ratio (asrprune autodfp), the searches (agent, random) once per seed of --seeds
+#            (<method>_<ratio>_s<seed>); search times are in each summary
 #   stage 3  decode every model on test_<lang> (greedy CTC, PER; one thread, so decoding times compare) and write
-#            the table -> exp/autodfp/RESULTS.md and RESULTS.json (asrprune autodfp-table)
+#            the table -> exp/autodfp/RESULTS.md and RESULTS.json (asrprune autodfp-table), and with several
+#            seeds RESULTS_seeds.md: mean PER per method and ratio, mean ± std over the search seeds
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -21,6 +23,7 @@ option langs "de fr es it" "test languages"
 option ratios "0.8 0.6 0.5" "preserved ratios of the budget"
 option methods "l1 merge agent random" "pruning methods"
 option episodes 150 "episodes of the agent's (and random) search"
+option seeds "0" "search seeds of agent and random (e.g. \"0 1 2\"); l1 and merge are deterministic"
 option budget params+flops "what the ratio preserves: params+flops, params, flops or latency"
 option exp exp/autodfp "output folder"
 parse_options "$@"
@@ -32,7 +35,16 @@ cd "$here"
 export OMP_NUM_THREADS=1
 
 models=(dense)
-for r in $ratios; do for m in $methods; do models+=("${m}_${r}"); done; done
+# model names and their seeds: the searches once per seed, the uniform methods once
+runs=()
+for r in $ratios; do
+  for m in $methods; do
+    case $m in agent|random) for s in $seeds; do runs+=("$m $r $s ${m}_${r}_s${s}"); done ;;
+                         *) runs+=("$m $r 0 ${m}_${r}") ;;
+    esac
+  done
+done
+for run in "${runs[@]}"; do models+=("${run##* }"); done
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   log "stage 1: latency table ($exp/latency.json, if --budget latency) and dense reference from $checkpoint"
@@ -40,12 +52,11 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
     --latency-table "$exp/latency.json" --out "$exp/dense.ckpt"
 fi
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
-  for r in $ratios; do
-    for m in $methods; do
-      log "stage 2: $m at preserved $budget ratio $r"
-      asrprune autodfp --checkpoint "$checkpoint" --method "$m" --preserve "$r" --budget "$budget" \
-        --latency-table "$exp/latency.json" --episodes "$episodes" --out "$exp/${m}_${r}.ckpt"
-    done
+  for run in "${runs[@]}"; do
+    read -r m r s name <<< "$run"
+    log "stage 2: $m at preserved $budget ratio $r, seed $s"
+    asrprune autodfp --checkpoint "$checkpoint" --method "$m" --preserve "$r" --budget "$budget" \
+      --latency-table "$exp/latency.json" --episodes "$episodes" --seed "$s" --out "$exp/$name.ckpt"
   done
 fi
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then

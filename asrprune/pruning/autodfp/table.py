@@ -6,11 +6,17 @@ the checkpoint, its ``asrprune autodfp`` summary (``<ckpt>.json``) and its decod
 (``<decode_root>/<name>/test_<lang>/{results,decode_summary}.json``); the first model is the dense reference of
 the speed-up (sum of the decoding seconds over the languages, feature extraction included, as ``asrprune decode``
 measures them).
+
+Where a method and ratio were searched with several seeds (``asrprune autodfp --seed``), a second table
+(``<out stem>_seeds.md``) gives per method and ratio the mean PER over languages as mean ± sample standard
+deviation over the seeds, its range and each seed's value: the agent against random search is a claim about search
+seeds, not about one run.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 from asrprune.cli_options import add_out
@@ -29,7 +35,7 @@ def model_row(checkpoint: Path, decode_dir: Path, langs: list[str]) -> dict:
     summary = _read_json(Path(str(checkpoint) + ".json"))
     row = {
         "model": checkpoint.stem, "method": summary["method"], "metric": summary["metric"],
-        "preserve": summary["preserve"],
+        "preserve": summary["preserve"], "seed": summary.get("seed", 0),
         "achieved_ratio": summary["achieved_ratio"], "params": summary["params"],
         "size_mb": round(checkpoint.stat().st_size / 1e6, 2), "macs_m": round(summary["macs"] / 1e6, 1),
         "search_seconds": summary["search_seconds"], "distortion": summary["distortion"], "per": {},
@@ -58,7 +64,8 @@ def decode_missing(checkpoints: list[Path], decode_dir: Path, data: Path, langs:
 
 
 def write_table(checkpoints: list[Path], decode_dir: Path, langs: list[str], out: Path) -> list[dict]:
-    """Write ``out`` (markdown) and ``out`` with suffix .json; the first checkpoint is the dense reference."""
+    """Write ``out`` (markdown), ``out`` with suffix .json and, where some method and ratio have several seeds,
+    :func:`seed_table` to ``<out stem>_seeds.md``; the first checkpoint is the dense reference."""
     rows = [model_row(c, decode_dir, langs) for c in checkpoints]
     dense = rows[0]["decode_seconds"]
     for row in rows:
@@ -76,7 +83,30 @@ def write_table(checkpoints: list[Path], decode_dir: Path, langs: list[str], out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    seeds, seeds_path = seed_table(rows), out.with_name(f"{out.stem}_seeds.md")
+    if seeds is None:
+        seeds_path.unlink(missing_ok=True)  # an earlier run's, for other models
+    else:
+        seeds_path.write_text(seeds, encoding="utf-8")
     return rows
+
+
+def seed_table(rows: list[dict]) -> str | None:
+    """Markdown: per (method, budget, preserved ratio) with more than one seed among ``rows`` (rows of
+    :func:`model_row`), the mean PER's mean ± sample std over seeds, range and per-seed values; None if no group has
+    several seeds."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["method"], row["metric"], row["preserve"]), []).append(row)
+    lines = ["| method | preserved ratio | seeds | mean PER (mean ± std) | range | per seed |", "|---|---|---|---|---|---|"]
+    for (method, metric, preserve), group in groups.items():
+        if len(group) < 2:
+            continue
+        pers = [r["mean_per"] for r in sorted(group, key=lambda r: r["seed"])]
+        per_seed = ", ".join(f"{r['seed']}: {r['mean_per']:.2f}" for r in sorted(group, key=lambda r: r["seed"]))
+        lines.append(f"| {method} | {metric} {preserve} | {len(pers)} | {statistics.mean(pers):.2f} ± "
+                     f"{statistics.stdev(pers):.2f} | {min(pers):.2f}-{max(pers):.2f} | {per_seed} |")
+    return "\n".join(lines) + "\n" if len(lines) > 2 else None
 
 
 def run_cli(args: argparse.Namespace) -> None:
@@ -84,6 +114,9 @@ def run_cli(args: argparse.Namespace) -> None:
         decode_missing([Path(c) for c in args.checkpoints], Path(args.decode_dir), Path(args.data), args.langs.split())
     write_table([Path(c) for c in args.checkpoints], Path(args.decode_dir), args.langs.split(), Path(args.out))
     print(Path(args.out).read_text(encoding="utf-8"), end="")
+    seeds = Path(args.out).with_name(f"{Path(args.out).stem}_seeds.md")
+    if seeds.exists():
+        print(seeds.read_text(encoding="utf-8"), end="")
 
 
 def register_cli(subparsers) -> None:
