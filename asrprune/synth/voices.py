@@ -1,0 +1,142 @@
+"""Synthetic speakers' voices beyond espeak-ng's own knobs.
+
+- Voice variants: every installed espeak-ng variant that sounds like a person (robots, whispers and effect
+  voices are left out: :data:`EFFECT_VARIANTS`), the klatt ones included, split into disjoint pools for the
+  train, dev, test and transfer speakers (:func:`variant_pools`). Variants whose names differ only in a
+  trailing number (``klatt``..``klatt6``, ``m1``..``m8``, ``iven``..``iven4``) are one family and go to one
+  pool, so no split hears a near-copy of another split's voice. The pools are the same for every language: the
+  corpus trains one multilingual model, and a voice heard in one language's training set is not unseen in
+  another's test set.
+- Vocal tract and pitch contour per speaker (:class:`VoiceShape`), applied with Praat's "Change gender"
+  (praat-parselmouth): formants scaled by a ratio (a shorter or longer vocal tract) and the pitch contour's
+  excursions around its median scaled by a factor (flatter or livelier intonation).
+- Speaking rate within an utterance (:func:`draw_rate_spans`): the sentence is read in 1-3 spans of words,
+  each at its own rate relative to the utterance's, with espeak-ng SSML ``<prosody rate>``.
+
+The continuous settings are :class:`asrprune.synth.conditions.Interleaved` ranges: the transfer split draws
+from the bands training never uses.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+from typing import Mapping, Sequence
+from xml.sax.saxutils import escape
+
+import numpy as np
+import parselmouth
+
+from asrprune.synth.conditions import Interleaved
+
+# Variants (file names) that do not sound like a person: robots, whispers, a croak, a demon, a PA announcer,
+# espeak's speed-test voice, and "Mr" (its file name holds a space, so ``<lang>+Mr`` does not load it).
+EFFECT_VARIANTS = frozenset({
+    *(f"robosoft{n}" for n in ("", 2, 3, 4, 5, 6, 7, 8)), "UniRobot", "anikaRobot",
+    "whisper", "whisperf", "croak", "Demonic", "announcer", "fast", "Mr",
+})
+POOL_SHARES = {"train": 0.55, "dev": 0.1, "test": 0.1, "transfer": 0.25}  # of the usable variants, by split
+FORMANT_SHIFT_RATIO = Interleaved(0.85, 1.20)  # Praat "Change gender" formant shift ratio (1 = unchanged)
+PITCH_RANGE_FACTOR = Interleaved(0.5, 1.7)  # scales the pitch contour around its median (1 = unchanged)
+RATE_SPAN_FACTOR = Interleaved(0.75, 1.30)  # a span's speaking rate relative to the utterance's
+MAX_RATE_SPANS = 3
+PITCH_FLOOR_HZ = 60.0  # Praat's pitch analysis range for espeak-ng voices
+PITCH_CEILING_HZ = 600.0
+MAX_PRAAT_SEED = 2**31 - 1
+# Praat's random numbers (its overlap-add resynthesis draws some) come from one process-wide generator: seeding it
+# and using it must not interleave between threads.
+_PRAAT_RANDOM = threading.Lock()
+
+
+@dataclasses.dataclass(frozen=True)
+class VoiceShape:
+    """A speaker's vocal tract (``formant_shift_ratio``, formant frequencies times this) and intonation
+    (``pitch_range_factor``, the pitch contour's distance from its median times this)."""
+
+    formant_shift_ratio: float
+    pitch_range_factor: float
+
+
+def variant_family(name: str) -> str:
+    """``klatt3`` -> ``klatt``, ``Gene2`` -> ``gene``, ``m1`` -> ``m``: the name without a trailing number."""
+    return re.sub(r"\d+$", "", name).lower()
+
+
+def variant_pools(
+    variants: Sequence[tuple[str, str]], rng: np.random.Generator, shares: Mapping[str, float] = POOL_SHARES
+) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Split the usable (variant, gender) pairs of ``variants`` into one pool per key of ``shares``, whole
+    families at a time: largest families first (ties in random order), each to a random pool drawn with
+    probability proportional to how many variants the pool still lacks for its share. Raises ``ValueError``
+    if a pool stays empty."""
+    families: dict[str, list[tuple[str, str]]] = {}
+    for name, gender in variants:
+        if name not in EFFECT_VARIANTS:
+            families.setdefault(variant_family(name), []).append((name, gender))
+    pools: dict[str, list[tuple[str, str]]] = {split: [] for split in shares}
+    splits = list(shares)
+    targets = np.array([shares[split] for split in splits]) * sum(len(f) for f in families.values())
+    tie_break = dict(zip(sorted(families), rng.permutation(len(families))))
+    for family in sorted(families, key=lambda f: (-len(families[f]), tie_break[f])):
+        lacking = np.maximum(targets - [len(pools[split]) for split in splits], 0) + 1e-9
+        pools[splits[int(rng.choice(len(splits), p=lacking / lacking.sum()))]].extend(families[family])
+    empty = [split for split, pool in pools.items() if not pool]
+    if empty:
+        raise ValueError(f"{len(families)} voice variant families are too few for a pool per split ({empty} empty)")
+    return {split: tuple(pool) for split, pool in pools.items()}
+
+
+def draw_voice_shape(rng: np.random.Generator, condition: str) -> VoiceShape:
+    """A speaker's vocal tract and intonation from ``condition``'s bands."""
+    return VoiceShape(
+        formant_shift_ratio=FORMANT_SHIFT_RATIO.draw(rng, condition),
+        pitch_range_factor=PITCH_RANGE_FACTOR.draw(rng, condition),
+    )
+
+
+def change_voice(speech: np.ndarray, sample_rate: int, shape: VoiceShape, seed: int) -> np.ndarray:
+    """``speech`` (float, (samples,), at ``sample_rate`` Hz) through Praat's "Change gender" with ``shape``'s
+    formant shift ratio and pitch range factor, pitch median and duration unchanged; float32, same length.
+    Praat's random numbers are seeded with ``seed`` (0 .. :data:`MAX_PRAAT_SEED`), so the result is a function
+    of the arguments.
+
+    "Change gender" resynthesises around the pitch median its own pitch analysis finds, which is undefined for a
+    clip without voiced frames by that analysis (silence, noise-like or very breathy speech; Praat then stops with
+    "the real value --undefined-- cannot be represented in an integer"): such a clip is returned unchanged, as it
+    has no voice to reshape. Praat reports that case only as a :class:`parselmouth.PraatError`, so the error is
+    what is checked."""
+    sound = parselmouth.Sound(np.asarray(speech, dtype=np.float64), sampling_frequency=sample_rate)
+    with _PRAAT_RANDOM:
+        parselmouth.praat.run(f"random_initializeWithSeedUnsafelyButPredictably ({int(seed)})")
+        try:
+            changed = parselmouth.praat.call(
+                sound, "Change gender", PITCH_FLOOR_HZ, PITCH_CEILING_HZ, shape.formant_shift_ratio, 0.0,
+                shape.pitch_range_factor, 1.0,
+            )
+        except parselmouth.PraatError as error:
+            if "--undefined--" not in str(error):
+                raise
+            return np.asarray(speech, dtype=np.float32)
+    return changed.values[0, : len(speech)].astype(np.float32)
+
+
+def draw_rate_spans(rng: np.random.Generator, words: int, condition: str) -> tuple[tuple[int, float], ...]:
+    """Cut an utterance of ``words`` words into 1-3 spans (uniform, at most one per word) at random word
+    boundaries: ((words in the span, rate factor), ...), the factors from ``condition``'s bands."""
+    spans = int(rng.integers(1, min(MAX_RATE_SPANS, words) + 1))
+    cuts = sorted(int(c) for c in rng.choice(np.arange(1, words), spans - 1, replace=False))
+    lengths = np.diff([0, *cuts, words])
+    return tuple((int(n), RATE_SPAN_FACTOR.draw(rng, condition)) for n in lengths)
+
+
+def rate_ssml(text: str, spans: Sequence[tuple[int, float]]) -> str:
+    """``text`` (words separated by single spaces) as espeak-ng SSML, each span's words in a
+    ``<prosody rate="P%">`` element (P its factor in percent)."""
+    words = text.split(" ")
+    if sum(n for n, _ in spans) != len(words):
+        raise ValueError(f"spans {spans} do not cover the {len(words)} words of {text!r}")
+    parts, start = [], 0
+    for count, factor in spans:
+        parts.append(f'<prosody rate="{round(100 * factor)}%">{escape(" ".join(words[start:start + count]))}</prosody>')
+        start += count
+    return "<speak>" + " ".join(parts) + "</speak>"
