@@ -28,14 +28,14 @@ import scipy.signal
 from asrprune.synth.conditions import SEEN, UNSEEN, Interleaved
 from asrprune.synth.noise import set_peak
 
-BAND_LIMIT_SHARE = 0.5
+BAND_LIMIT_SHARE = 0.25
 LOWPASS_HZ = Interleaved(3000.0, 8000.0)
 HIGHPASS_HZ = Interleaved(50.0, 350.0)
 FILTER_ORDER = 8
-CLIP_SHARE = 0.3
-CLIP_DB = Interleaved(1.0, 11.0)
+CLIP_SHARE = 0.1
+CLIP_DB = Interleaved(1.0, 6.0)
 CODECS = {SEEN: ("none", "mp3"), UNSEEN: ("mp3", "gsm")}
-MP3_VBR_QUALITY = Interleaved(2.0, 9.5)
+MP3_VBR_QUALITY = Interleaved(2.0, 8.0)
 PEAK_DBFS = Interleaved(-26.0, -1.0)
 
 

@@ -20,7 +20,7 @@ Per utterance (all values drawn by :func:`draw_degradation`; :func:`pad` and :fu
      from the same chunk of 100), each scaled to the same RMS level and started at a random point (wrapping
      around), summed: competing speakers in the background;
 
-   scaled to a signal-to-noise ratio ``snr_db`` drawn uniformly from the configured range (default 5-25 dB),
+   scaled to a signal-to-noise ratio ``snr_db`` drawn uniformly from the configured range (default 10-30 dB),
    for babble from that range shifted up by ``BABBLE_SNR_OFFSET_DB`` (10 dB): background talkers of the
    same language must stay at a low level, or they become a second transcript the labels do not hold.
    SNR is clip-level, as :func:`torchaudio.functional.add_noise` defines it: energy of the padded (and
@@ -50,7 +50,7 @@ import torchaudio
 SEEN_NOISE_KINDS = ("white", "pink", "brown", "hum", "babble")
 UNSEEN_NOISE_KINDS = ("blue", "crackle")
 NOISE_KINDS = SEEN_NOISE_KINDS + UNSEEN_NOISE_KINDS
-DEFAULT_SNR_DB = (5.0, 25.0)
+DEFAULT_SNR_DB = (10.0, 30.0)
 LEAD_SILENCE_S = (0.1, 0.5)
 TRAIL_SILENCE_S = (0.1, 0.4)
 BABBLE_TALKERS = (2, 4)

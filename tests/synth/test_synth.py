@@ -108,7 +108,7 @@ def test_speakers_are_held_out(corpus):
 def test_summary_records_counts_hours_and_parameters(corpus):
     summary = json.loads((corpus / synth.SUMMARY_FILE).read_text())
     de = summary["languages"]["de"]
-    assert de["complete"] and de["params"]["seed"] == 0 and de["params"]["snr_db"] == [5.0, 25.0]
+    assert de["complete"] and de["params"]["seed"] == 0 and de["params"]["snr_db"] == [10.0, 30.0]
     assert {s: v["utterances"] for s, v in de["splits"].items()} == {"train": 6, "dev": 2, "test": 2, "transfer": 3}
     clip_hours = sum(soundfile.info(p).duration for p in (corpus / CV_DE / "clips").iterdir()) / 3600
     assert de["splits"]["train"]["hours"] + de["splits"]["dev"]["hours"] + de["splits"]["test"]["hours"] == \
