@@ -249,6 +249,20 @@ def _synthesise_language(
     }
 
 
+def planned_utterances(out_dir: Path, lang: str) -> dict[str, list[PlannedUtterance]]:
+    """Every planned utterance of ``lang``'s finished corpus under ``out_dir``, by split (the settings each clip
+    was made with: speaker, voice shape, room, noise, channel), re-drawn from the parameters its summary recorded;
+    plans depend on those parameters and the installed espeak-ng variants alone."""
+    entry = load_summary(out_dir)["languages"].get(lang)
+    if not entry or not entry.get("complete"):
+        raise SynthError(f"{out_dir / SUMMARY_FILE}: no finished corpus for {lang}")
+    params = entry["params"]
+    pools = voices.variant_pools(installed_variants(), _rng(params["seed"], "variants"))
+    layouts = {False: layout_for(out_dir, lang), True: layout_for(out_dir, lang, transfer=True)}
+    vocabulary = sentences.build_vocabulary(lang, params["top_n"], params["freq_exponent"])
+    return _plan_language(lang, params, vocabulary, pools, layouts)
+
+
 def _plan_language(
     lang: str,
     params: dict,

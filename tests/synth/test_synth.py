@@ -221,9 +221,9 @@ def test_transfer_split_uses_only_settings_training_never_uses(corpus):
         assert families[split].isdisjoint(families["transfer"])
     assert families["train"].isdisjoint(families["dev"] | families["test"])
     assert {"klatt"} <= set().union(*families.values()) and len(pools["train"]) >= 30
-    layouts = {t: synth_layouts.layout_for(corpus, "de", t) for t in (False, True)}
-    vocabulary = sentences.build_vocabulary("de", params["top_n"], params["freq_exponent"])
-    plans = synth._plan_language("de", params, vocabulary, pools, layouts)
+    plans = synth.planned_utterances(corpus, "de")
+    clips = {split: {p.clip for p in split_plans} for split, split_plans in plans.items()}
+    assert len(clips["test"]) == params["utterances"]["test"] and len(clips["transfer"]) == params["utterances"]["transfer"]
     used = {split: {"variants": set(), "rooms": set(), "codecs": set(), "kinds": set()} for split in plans}
     for split, split_plans in plans.items():
         condition = conditions.SPLIT_CONDITION[split]
