@@ -6,7 +6,8 @@ microphone ``mic_distance_m`` metres apart, both at least :data:`WALL_MARGIN_M` 
 pyroomacoustics' image-source method simulates its RIR. Simulating takes 0.05-0.5 s per room, so the corpus
 simulates a bank of rooms once per seed and condition (:func:`room_bank`: :data:`BANK_SIZE` rooms, seen ones
 for train/dev/test, unseen ones for transfer) and each utterance picks one, or none: :data:`DRY_SHARE` of
-the seen clips are close-talk recordings without a room, a setting the transfer split never uses. Reverberation
+the clips of every split are close-talk recordings without a room (the same share in the transfer split, so that
+its PER compares with the test set's on the same mix; its other clips are in rooms no seen clip uses). Reverberation
 is a convolution (:func:`reverberate`, scipy's FFT overlap-add).
 
 RT60 and talker-microphone distance are :class:`asrprune.synth.conditions.Interleaved` ranges, so the transfer
@@ -29,7 +30,7 @@ TALKER_HEIGHT_M = (1.1, 1.9)
 RT60_S = Interleaved(0.15, 0.65)
 MIC_DISTANCE_M = Interleaved(0.3, 1.8)
 WALL_MARGIN_M = 0.4
-DRY_SHARE = {SEEN: 0.5, UNSEEN: 0.0}
+DRY_SHARE = {SEEN: 0.5, UNSEEN: 0.5}
 BANK_SIZE = {SEEN: 24, UNSEEN: 12}
 RIR_LEAD_SAMPLES = 32  # kept before the direct path's peak (the fractional-delay filter's left half)
 RIR_FLOOR_DB = -60.0  # the RIR ends where the energy still to come falls this far below the total
