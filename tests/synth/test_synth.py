@@ -383,3 +383,16 @@ def test_a_clip_praat_cannot_reshape_keeps_its_samples_and_other_praat_errors_st
     monkeypatch.setattr(voices.parselmouth.praat, "call", failing("Out of memory."))
     with pytest.raises(voices.parselmouth.PraatError, match="Out of memory"):
         voices.change_voice(speech, RATE, voices.VoiceShape(0.91, 1.63), seed=1)
+
+
+def test_every_pool_gets_both_genders_and_the_klatt_voices_are_separate_families():
+    """espeak-ng has far fewer female variants than male ones; the pools are drawn per gender, so no split is left
+    without one (for several seeds), and each Klatt voice is its own family."""
+    assert voices.variant_family("klatt3") == "klatt3" and voices.variant_family("Gene2") == "gene"
+    variants = espeak.installed_variants()
+    for seed in range(5):
+        pools = voices.variant_pools(variants, synth._rng(seed, "variants"))
+        for split, pool in pools.items():
+            assert {gender for _, gender in pool} == {"female", "male"}, (seed, split)
+    klatt = [name for name, _ in variants if name.startswith("klatt")]
+    assert len(klatt) >= 2 and len({voices.variant_family(name) for name in klatt}) == len(klatt)
