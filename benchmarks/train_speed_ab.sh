@@ -5,11 +5,12 @@
 # per run: wall seconds of the run, utterances/s of the training steps (train_summary.json), dev PER at the end.
 #   usage: benchmarks/train_speed_ab.sh [--base COMMIT] [--steps N] [--rounds R] [--out FILE.jsonl] [--other_load TEXT]
 #          [--only base|current]   (one side only, e.g. to complete a round that was cut short)
+#          [--first_round N]       (start at round N of R, e.g. to add round 2 to a file that holds round 1)
 # Needs recipes/mini stages 1-3 and its feature cache (run.sh --stop_stage 3; asrprune dump-features ...).
 # Both run in this checkout's .venv; the base code is a git worktree put first on PYTHONPATH.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-base=f2784a4 steps=300 rounds=2 out=/dev/null other_load="not stated" only=""
+base=f2784a4 steps=300 rounds=2 out=/dev/null other_load="not stated" only="" first_round=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --base) base=$2; shift 2 ;;
@@ -17,8 +18,9 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift 2 ;;
     --out) out=$(realpath -m "$2"); shift 2 ;;
     --only) only=$2; shift 2 ;;
+    --first_round) first_round=$2; shift 2 ;;
     --other_load) other_load=$2; shift 2 ;;
-    *) sed -n '2,9p' "$0"; exit 2 ;;
+    *) sed -n '2,10p' "$0"; exit 2 ;;
   esac
 done
 work=$(mktemp -d)
@@ -28,7 +30,7 @@ current=$(git -C "$repo" rev-parse HEAD)$(git -C "$repo" diff --quiet HEAD -- as
 base_sha=$(git -C "$repo" rev-parse "$base")
 cd "$repo/recipes/mini"
 python=$repo/.venv/bin/python
-for round in $(seq 1 "$rounds"); do
+for round in $(seq "$first_round" "$rounds"); do
   seed=$((round - 1))
   order="base current"; [ $((round % 2)) = 0 ] && order="current base"
   for code in $order; do

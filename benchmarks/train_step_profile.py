@@ -19,7 +19,8 @@ GPU with bfloat16; ``ConformerCTC`` keeps the log-softmax and CTC in float32), `
 encoder, dynamic shapes), ``threads1`` (one intra-op thread instead of all cores), ``workers0`` (features loaded in
 the training process instead of one loader worker), ``fused`` (fused AdamW; CUDA only), ``torchdropout``
 (``torch.nn.Dropout``, whose CPU mask comes from ``bernoulli_``, instead of the model's
-:class:`asrprune.model.dropout.UniformMaskDropout`).
+:class:`asrprune.model.dropout.UniformMaskDropout`), ``uttspeed`` (a speed-perturbation factor per utterance
+instead of the config's, ``data.speed_perturb_per``).
 
 Example (the mini recipe's model and corpus, from recipes/mini after its stages 1-4):
     python ../../benchmarks/train_step_profile.py ab --config conf/train.yaml --tokens data/phones.txt \
@@ -83,10 +84,12 @@ class Setup:
         module.model.cmvn.set_stats(**self.cmvn)
         return module.to(self.device)
 
-    def datamodule(self, module: CTCModule, workers: int | None = None) -> CTCDataModule:
+    def datamodule(self, module: CTCModule, workers: int | None = None, speed_per: str | None = None) -> CTCDataModule:
         data = dict(self.config["data"])
         if workers is not None:
             data["num_workers"] = workers
+        if speed_per is not None:
+            data["speed_perturb_per"] = speed_per
         return CTCDataModule(
             self.train_utts, self.dev_utts, self.units.encode, module.model, data, self.cache, 0
         )
@@ -361,7 +364,7 @@ def run_trainer(setup: Setup) -> dict:
 
 # --- A/B variants ------------------------------------------------------------------------------------------------
 
-VARIANT_PARTS = {"fp32", "bf16", "compile", "threads1", "workers0", "fused", "torchdropout"}
+VARIANT_PARTS = {"fp32", "bf16", "compile", "threads1", "workers0", "fused", "torchdropout", "uttspeed"}
 
 
 def use_torch_dropout(module: torch.nn.Module) -> None:
@@ -383,7 +386,8 @@ def run_variant(setup: Setup, name: str) -> dict:
         use_torch_dropout(module.model)
     if "compile" in parts:
         module.model.encoder = torch.compile(module.model.encoder, dynamic=True)
-    loader = setup.datamodule(module, workers=0 if "workers0" in parts else None).train_dataloader()
+    loader = setup.datamodule(module, workers=0 if "workers0" in parts else None,
+                              speed_per="utterance" if "uttspeed" in parts else None).train_dataloader()
     threads = 1 if "threads1" in parts else torch.get_num_threads()
     with _threads(threads):
         result = plain_loop(setup, module, loader, setup.args.steps, bf16, fused="fused" in parts)
@@ -393,6 +397,7 @@ def run_variant(setup: Setup, name: str) -> dict:
         "seconds_per_step": round(seconds, 4),
         "first_steps_seconds": round(sum(result["step_seconds"][: setup.args.warmup]), 2),
         "utterances_per_second": round(result["utterances"] / sum(result["step_seconds"]), 2),
+        "padding_waste": round(1 - result["frames"] / result["padded_frames"], 3),
         "dev_per": per,
     }
 

@@ -20,6 +20,8 @@ from asrprune.model.mask_parametrization import MaskState, PathwayMask
 
 # Keys of a mask spec (``model.masks`` in a config / checkpoint hyperparameters).
 SPEC_DEFAULTS = {"per_language": True, "scores": False, "dormant_trainable": False}
+# Keys a spec may hold besides those, recorded only when given (the specs of earlier checkpoints stay as they were).
+OPTIONAL_SPEC = {"adjust": False}
 
 
 class ModelMasks:
@@ -39,13 +41,20 @@ class ModelMasks:
         """Parametrize the prunable weights of an ESPnet conformer ``encoder`` with all-ones masks.
 
         ``spec``: ``per_language`` (K = num_languages masks, else 1), ``scores`` (per-row score parameters),
-        ``dormant_trainable`` (see :mod:`asrprune.model.mask_parametrization`).
+        ``dormant_trainable``, ``adjust`` (per-language adjusted values of excluded weights, PARP per pathway; not
+        with ``dormant_trainable``) (see :mod:`asrprune.model.mask_parametrization`).
         """
-        unknown = sorted(set(spec) - set(SPEC_DEFAULTS))
+        known = {**SPEC_DEFAULTS, **OPTIONAL_SPEC}
+        unknown = sorted(set(spec) - set(known))
         if unknown:
-            raise ValueError(f"model.masks: unknown keys {unknown}; known: {sorted(SPEC_DEFAULTS)}")
+            raise ValueError(f"model.masks: unknown keys {unknown}; known: {sorted(known)}")
         spec = {**SPEC_DEFAULTS, **spec}
-        state = MaskState(num_languages if spec["per_language"] else 1, spec["per_language"], spec["dormant_trainable"])
+        adjust = spec.get("adjust", False)
+        if adjust and spec["dormant_trainable"]:
+            raise ValueError("model.masks: adjust and dormant_trainable exclude each other (with adjust, excluded "
+                             "weights train per-language adjusted values, never the shared weight)")
+        state = MaskState(num_languages if spec["per_language"] else 1, spec["per_language"], spec["dormant_trainable"],
+                          adjust=adjust)
         modules = {}
         for name in prunable_weights(encoder):
             module = encoder.get_submodule(name)
@@ -87,6 +96,58 @@ class ModelMasks:
         if scores is None:
             raise ValueError("these masks were attached without scores (model.masks.scores: false)")
         return scores[row]
+
+    def adjusted(self, name: str) -> torch.Tensor:
+        """The adjusted values (float (K, *shape), a Parameter) of ``name``'s excluded weights (``adjust`` only)."""
+        adjusted = self.parametrization(name).adjusted
+        if adjusted is None:
+            raise ValueError("these masks were attached without adjusted values (model.masks.adjust: false)")
+        return adjusted
+
+    def magnitude(self, name: str, row: int) -> torch.Tensor:
+        """The magnitude row ``row`` ranks: |θ|; with ``adjust``, |θ| where the row keeps the weight and the row's
+        |adjusted value| where it excludes it (PARP: kept and zeroed-then-trained weights compete by magnitude)."""
+        magnitude = self.weight(name).detach().abs()
+        if not self.state.adjust:
+            return magnitude
+        return torch.where(self.mask(name)[row], magnitude, self.adjusted(name).detach()[row].abs())
+
+    @torch.no_grad()
+    def start_adjusted(self, start: str) -> None:
+        """Set every row's adjusted values where the row excludes the weight: ``zero`` (PARP) or ``weight`` (θ)."""
+        for name in self.names:
+            adjusted, excluded = self.adjusted(name), ~self.mask(name)
+            value = self.weight(name).detach().expand_as(adjusted) if start == "weight" else 0.0
+            adjusted.copy_(torch.where(excluded, value, torch.zeros_like(adjusted)))
+
+    @torch.no_grad()
+    def apply_adjusted(self, old: Mapping[str, torch.Tensor], rows, restart: str = "zero") -> None:
+        """After rows ``rows`` were re-evaluated (``old``: every name's masks (K, *shape) before), move adjusted
+        values (``adjust`` only; see :mod:`asrprune.model.mask_parametrization`):
+
+        - a weight kept by no row before and regrown now by some rows takes the mean of their adjusted values;
+        - a weight some row kept before keeps its shared θ (a regrowing language joins that value);
+        - each re-evaluated row's adjusted values are zero where the row keeps the weight now (kept weights carry
+          none) and restart where it pruned the weight: at zero (``restart`` ``zero``, as PARP zeroes a pruned
+          weight) or at θ (``weight``: the pruned weight keeps competing from the value it had). Their AdamW
+          moments are left as they are (PARP keeps the optimizer state of a weight it prunes, too).
+        """
+        if not self.state.adjust:
+            return
+        rows = list(rows)
+        for name in self.names:
+            before, now = old[name], self.mask(name)
+            adjusted, weight = self.adjusted(name), self.weight(name)
+            regrown = (now & ~before)[rows]
+            fresh = regrown & ~before.any(0)  # (R, *shape): regrown and unused by every pathway before
+            count = fresh.sum(0)
+            total = (adjusted[rows] * fresh).sum(0)
+            weight.copy_(torch.where(count > 0, total / count.clamp_min(1), weight))
+            values = adjusted[rows]
+            pruned = (before & ~now)[rows]
+            restart_value = weight.expand_as(values) if restart == "weight" else torch.zeros_like(values)
+            values = torch.where(pruned, restart_value, values)
+            adjusted[rows] = torch.where(now[rows], torch.zeros_like(values), values)
 
     def score_parameters(self) -> list[nn.Parameter]:
         return [p for name in self.names for p in (self.parametrization(name).scores or [])]

@@ -3,7 +3,10 @@
 After the optimizer's step, θ and its same-shaped optimizer state (AdamW moments) are restored outside the positions
 trainable for the mask rows used since the last step (:meth:`~asrprune.model.mask_parametrization.PathwayMask.
 trainable`), so momentum and weight decay cannot move weights that belong only to other languages' pathways (or
-pruned weights of a shared mask). Under DDP every rank lets the same rows change (one all_reduce).
+pruned weights of a shared mask). With ``adjust``, the adjusted values (one (K, *shape) Parameter per weight) and their
+optimizer state are restored the same way outside the rows used, and where those rows keep the weight, so AdamW's
+momentum and weight decay move only the used languages' adjusted values of the weights they exclude. Under DDP every
+rank lets the same rows change (one all_reduce).
 """
 from __future__ import annotations
 
@@ -34,16 +37,20 @@ def _snapshot(masks: ModelMasks, optimizer: torch.optim.Optimizer) -> Iterator[C
     """Copy every prunable θ and its same-shaped optimizer state; yield a function restoring the frozen positions."""
     saved = []
     for name in masks.names:
-        weight = masks.weight(name)
-        state = {key: value.clone() for key, value in optimizer.state.get(weight, {}).items()
-                 if torch.is_tensor(value) and value.shape == weight.shape}
-        saved.append((name, weight, weight.detach().clone(), state))
+        parametrization = masks.parametrization(name)
+        tensors = [(masks.weight(name), parametrization.trainable)]
+        if parametrization.adjusted is not None:
+            tensors.append((parametrization.adjusted, parametrization.adjusted_trainable))
+        for weight, trainable in tensors:
+            state = {key: value.clone() for key, value in optimizer.state.get(weight, {}).items()
+                     if torch.is_tensor(value) and value.shape == weight.shape}
+            saved.append((trainable, weight, weight.detach().clone(), state))
 
     def restore() -> None:
         rows = _rows_seen_by_all_ranks(masks.state, saved[0][1].device)
         with torch.no_grad():
-            for name, weight, before, state in saved:
-                trainable = masks.parametrization(name).trainable(rows)
+            for trainable_for, weight, before, state in saved:
+                trainable = trainable_for(rows)
                 weight.copy_(torch.where(trainable, weight, before))  # where(): faster than boolean indexing
                 for key, value in state.items():
                     current = optimizer.state[weight][key]

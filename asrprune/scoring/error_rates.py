@@ -104,7 +104,7 @@ def alignment_text(refs: list, hyps: list, ids: Sequence[str], metric: str = "we
         raise ValueError(f"{len(ids)} utterance ids for {len(refs)} references")
     if not refs and not hyps:
         return ""
-    text = jiwer.visualize_alignment(_align(metric, refs, hyps), show_measures=False, skip_correct=False)
+    text = jiwer.visualize_alignment(align(metric, refs, hyps), show_measures=False, skip_correct=False)
     return re.sub(r"^=== SENTENCE (\d+) ===$", lambda match: f"=== {ids[int(match[1]) - 1]} ===", text, flags=re.M)
 
 
@@ -124,7 +124,7 @@ _ALIGNERS: dict[str, Callable[[list, list], jiwer.WordOutput | jiwer.CharacterOu
 }
 
 
-def _align(metric: str, refs: list, hyps: list) -> jiwer.WordOutput | jiwer.CharacterOutput:
+def align(metric: str, refs: list, hyps: list) -> jiwer.WordOutput | jiwer.CharacterOutput:
     """jiwer alignment of ``refs`` against ``hyps`` in ``metric``'s units; lengths must match."""
     if metric not in _ALIGNERS:
         raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(_ALIGNERS)}")
@@ -138,7 +138,7 @@ def _score(metric: str, refs: list, hyps: list) -> ErrorCounts:
     No utterances give zero counts (jiwer would count one empty sentence)."""
     if not refs and not hyps:
         return ErrorCounts()
-    output = _align(metric, refs, hyps)
+    output = align(metric, refs, hyps)
     return ErrorCounts(
         sentences=len(output.references),
         sentence_errors=sum(any(chunk.type != "equal" for chunk in chunks) for chunks in output.alignments),

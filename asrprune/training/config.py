@@ -40,6 +40,7 @@ DEFAULT_CONFIG = {
     },
     "data": {
         "speed_perturb": [0.9, 1.0, 1.1],
+        "speed_perturb_per": "batch",  # one factor per batch (equal lengths stay equal: less padding) or "utterance"
         "max_batch_seconds": 60.0,
         "max_batch_size": 32,
         "single_language_batches": False,  # for dense/shared-mask models; per-language masks always get them

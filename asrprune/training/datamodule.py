@@ -32,11 +32,12 @@ class SeededBatches(torch.utils.data.Dataset):
     :class:`~asrprune.data.sampler.EpochBatch`), with Python's ``random`` seeded from (``seed``, the batch's epoch,
     its indices) while the batch's items are read, and restored afterwards.
 
-    :class:`~asrprune.data.dataset.CTCDataset` draws each item's speed-perturbation factor with ``random.choice``.
-    Seeded this way the draw depends on the batch only: not on which loader worker reads it nor on what that worker
-    (or, with ``num_workers: 0``, the training process) drew before, so a run resumed mid-epoch perturbs its
-    batches as the uninterrupted run did, and reading the dev set leaves the training process's ``random`` as it
-    was. Every item is still perturbed with a factor drawn uniformly, anew each epoch.
+    :class:`~asrprune.data.dataset.CTCDataset` draws the speed-perturbation factor of each item, or of the whole
+    batch (``data.speed_perturb_per``), with ``random.choice``. Seeded this way the draw depends on the batch only:
+    not on which loader worker reads it nor on what that worker (or, with ``num_workers: 0``, the training process)
+    drew before, so a run resumed mid-epoch perturbs its batches as the uninterrupted run did, and reading the dev
+    set leaves the training process's ``random`` as it was. Every item is still perturbed with a factor drawn
+    uniformly, anew each epoch.
     """
 
     def __init__(self, dataset: torch.utils.data.Dataset, seed: int):
@@ -52,7 +53,8 @@ class SeededBatches(torch.utils.data.Dataset):
         state = random.getstate()
         random.seed(f"{self.seed}:{getattr(batch, 'epoch', 0)}:{','.join(map(str, batch))}")
         try:
-            return [self.dataset[i] for i in batch]
+            read_batch = getattr(self.dataset, "__getitems__", None)
+            return read_batch(batch) if read_batch else [self.dataset[i] for i in batch]
         finally:
             random.setstate(state)
 
@@ -126,7 +128,8 @@ class CTCDataModule(L.LightningDataModule):
         self.seed = seed
         self.single_language = data_config["single_language_batches"] or model.needs_single_language_batches
         languages = model.languages
-        self.train_set = CTCDataset(train, encode_targets, languages, data_config["speed_perturb"], feature_cache)
+        self.train_set = CTCDataset(train, encode_targets, languages, data_config["speed_perturb"], feature_cache,
+                                    speed_per=data_config["speed_perturb_per"])
         self.dev_set = CTCDataset(dev, encode_targets, languages, feature_cache=feature_cache)
 
     def _loader(self, dataset: CTCDataset, training: bool) -> torch.utils.data.DataLoader:

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # AutoDFP recipe: data-free structured pruning of a trained multilingual model, no fine-tuning, four methods
-# (uniform L1-norm pruning, uniform pruning with Neuron-Merging-like folding, the SAC agent, and random search
-# in the agent's environment as its ablation) at several preserved ratios of the model's parameters and MACs (both
-# within the ratio; or --budget params|flops|latency), each pruned model decoded on every language's test set,
-# and one table.
+# (uniform L1-norm pruning, uniform pruning with asrprune autodfp's default reconstruction, the least-squares refit
+# but for conv channels ("merge"), the SAC agent, and random search in the agent's environment as its ablation) at
+# several preserved ratios of the model's parameters and MACs (both within the ratio; or --budget
+# params|flops|latency), each pruned model decoded on every language's test set, and one table.
 #   stage 1  re-save the dense model through the same code path (reference for PER and decoding speed); with
 #            --budget latency, first measure the per-layer latency table on this CPU -> exp/latency.json
 #   stage 2  prune: every method x ratio (asrprune autodfp); search times are in each summary

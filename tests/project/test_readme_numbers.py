@@ -78,9 +78,12 @@ def _overhead_round_range(text: str) -> list[float]:
     return [min(ratios), max(ratios)]
 
 
-def _ab_speedup(text: str) -> float:
-    runs = {r["code"]: r["utterances_per_second"] for r in map(json.loads, text.splitlines())}
-    return runs["current"] / runs["base"]
+def _ab_speedup(text: str, round_: int | None = None) -> float:
+    """Mean utterances/s of the current code over the base's, over every round or in one round."""
+    rows = [r for r in map(json.loads, text.splitlines()) if round_ is None or r["round"] == round_]
+    speed = {code: statistics.fmean(r["utterances_per_second"] for r in rows if r["code"] == code)
+             for code in ("current", "base")}
+    return speed["current"] / speed["base"]
 
 
 # Values computed from a result file that the README quotes: {file: [(what, kind, function of the file's text)]};
@@ -91,6 +94,10 @@ DERIVED = {
         ("decoding and scoring: stages 5 and 6", "s", lambda t: _stage_seconds(t, ("stage 5:", "stage 6:"))),
     ],
     "benchmarks/results/train_speed_ab.jsonl": [("training speed-up, current / base", "", _ab_speedup)],
+    "benchmarks/results/train_speed_ab_1000steps.jsonl": [
+        ("training speed-up over both rounds", "", _ab_speedup),
+        ("training speed-up in round 1", "", lambda t: _ab_speedup(t, 1)),
+        ("training speed-up in round 2", "", lambda t: _ab_speedup(t, 2))],
     "benchmarks/results/zero_shot_unseen_phones_pl.md": [("% of test phones unseen", "", _unseen_share)],
     "benchmarks/results/zero_shot_unseen_phones_zh.md": [("% of test phones unseen", "", _unseen_share)],
     "benchmarks/results/crosslingual_synthetic.md": [

@@ -76,7 +76,8 @@ def test_method_config_shares_the_checks(tmp_path):
     with pytest.raises(ConfigError, match="adaptive.criterion = 'magnitud' is not one of"):
         load_method_config(str(path), 1.0, 2)
     path.write_text("criteria:\n  scores: {lr: 0.1}\n")
-    assert load_method_config(str(path), 1.0, 2)["criteria"] == {"saliency": {"decay": 0.9}, "scores": {"lr": 0.1}}
+    assert load_method_config(str(path), 1.0, 2)["criteria"] == {"saliency": {"decay": 0.9, "accumulate": False},
+                                                                        "scores": {"lr": 0.1}}
 
 
 @pytest.mark.parametrize("damage", ["random bytes", "truncated", "empty"])

@@ -4,7 +4,9 @@
   attention heads, conv-module channels) and their dependent parameters; :mod:`.units`: per-layer MACs and
   parameters.
 - :mod:`.similarity`: channel signatures, cosine similarity and L1 importance on the weights.
-- :mod:`.reconstruction`: folding a pruned unit into its most similar kept unit (where it is exact, where not).
+- :mod:`.reconstruction`: compensating pruned units, per unit kind: ``fold`` (into the most similar kept unit; the
+  default), ``lstsq`` (closed-form least-squares refit of the next layer on synthetic inputs) or ``none``; where
+  each is exact, approximate or hurts.
 - :mod:`.prune`: applying a per-layer plan, building the smaller dense model.
 - :mod:`.budget`: the preserved-ratio budget and the action wall.
 - :mod:`.distortion`: data-free synthetic inputs and the output-KL reward (optional calibration data, not

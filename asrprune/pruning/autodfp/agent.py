@@ -1,11 +1,16 @@
 """The AutoDFP agent: Soft Actor-Critic (stable-baselines3) walking the prunable layers one step per layer.
 
-Per layer the agent sees an AMC-like state (position, unit type, width, the layer's share of the cost, the ratio
-committed so far, the two action walls, its previous action) plus the layer's channel-similarity descriptors
-(:func:`.similarity.similarity_stats`: mean nearest-neighbour cosine and the DBSCAN clustered fraction), and chooses
+Per layer the agent sees an AMC-like state (:data:`STATE_FEATURES`: position, unit type, width, the layer's share
+of the cost, the ratio committed so far, the two action walls, the target, the remaining budget, its previous
+action) plus the layer's channel-similarity descriptors (:func:`.similarity.similarity_stats`: mean
+nearest-neighbour cosine and the DBSCAN clustered fraction) and a weight-only sensitivity proxy (the share of the
+layer's L1 importance held by its weaker half of units: how much the units that pruning removes first carry; no
+data-driven per-layer sensitivity is measured), and chooses
 two continuous actions: where to place the layer's keep count between its two action walls
-(:meth:`.budget.Budget.keep_range`) and the reconstruction strength (0..1, the coefficient of the fold of
-:mod:`.reconstruction`). The walls make every episode meet the budget by construction and spend all of it.
+(:meth:`.budget.Budget.keep_range`) and the reconstruction strength (0..1, the coefficient of the compensation
+of :mod:`.reconstruction` in the layer's mode: by default the least-squares refit, and none for conv-module
+channels, which are removed without compensation). The walls make every episode meet the budget by construction
+and spend all of it.
 The reward arrives after the last layer: minus the output distortion (:class:`.distortion.OutputDistortion`) of
 the pruned model, divided by the distortion of uniform L1 pruning at the same budget (-1: as good as uniform L1).
 The best plan seen during the search (the final deterministic policy's episode included) is returned, as AMC keeps
@@ -36,8 +41,34 @@ from asrprune.model.conformer_layout import KINDS
 from asrprune.pruning.autodfp.baselines import uniform_plan
 from asrprune.pruning.autodfp.budget import Budget
 from asrprune.pruning.autodfp.prune import LayerPlan, prune_module, unit_state
-from asrprune.pruning.autodfp.similarity import signature, similarity_stats
-from asrprune.files import CorruptCheckpoint, atomic_torch_save, read_checkpoint, warn
+from asrprune.pruning.autodfp.reconstruction import LstsqContext, reconstruction_modes
+from asrprune.pruning.autodfp.similarity import importance, signature, similarity_stats
+from asrprune.files import CorruptCheckpoint, atomic_torch_save, atomic_write, read_checkpoint, warn
+
+
+# The agent's observation, one float per name, in this order (one-hot unit kinds expanded from KINDS).
+STATE_FEATURES = (
+    "position",  # layer index / (layers - 1)
+    *(f"kind_{kind}" for kind in KINDS),  # one-hot unit type
+    "width",  # dense width / widest layer
+    "cost_share",  # the layer's share of the dense cost
+    "ratio_committed",  # preserved ratio with the layers so far as chosen and the rest dense
+    "wall_most",  # upper action wall / width
+    "wall_fewest",  # lower action wall / width
+    "preserve",  # the target ratio
+    "remaining_budget",  # target minus the ratio with the rest at its minimum widths: budget still to spend
+    "previous_keep", "previous_strength",  # the previous layer's action
+    "similarity_nearest_cosine", "similarity_clustered_fraction",  # .similarity.similarity_stats
+    "importance_weak_half",  # share of the layer's L1 importance in its weaker half of units (sensitivity proxy)
+)
+
+
+def weak_half_share(state: dict, layer) -> float:
+    """Share of ``layer``'s total L1 importance held by its weaker half of units (0.5: all units alike; near 0:
+    a few strong units carry the layer, so pruning the weak ones is cheap)."""
+    scores = importance(state, layer, layer.width).sort().values
+    total = float(scores.sum())
+    return float(scores[: layer.width // 2].sum()) / total if total > 0 else 0.5
 
 
 @dataclass
@@ -60,7 +91,8 @@ class PruningEnv(gym.Env):
         self.module, self.budget, self.evaluate, self.reference = module, budget, evaluate, reference
         layers = budget.layers
         state = unit_state(module.model)
-        self.stats = [similarity_stats(signature(state, layer, layer.width)[0]) for layer in layers]
+        self.stats = [(*similarity_stats(signature(state, layer, layer.width)[0]), weak_half_share(state, layer))
+                      for layer in layers]
         dense_costs = budget.per_layer(budget.dense)
         self.cost_share = [c / budget.dense_cost for c in dense_costs]
         self.max_width = max(budget.dense)
@@ -79,7 +111,8 @@ class PruningEnv(gym.Env):
         kind = [float(layer.kind == k) for k in KINDS]
         obs = [t / (len(b.layers) - 1), *kind, layer.width / self.max_width, self.cost_share[t],
                b.ratio(widths + b.dense[t:]), most / layer.width, fewest / layer.width, b.preserve,
-               *self.previous, *self.stats[t]]
+               b.preserve - b.ratio(widths + b.minimum[t:]), *self.previous, *self.stats[t]]
+        assert len(obs) == len(STATE_FEATURES)
         return np.asarray(obs, dtype=np.float32)
 
     def reset(self, *, seed=None, options=None):
@@ -113,10 +146,14 @@ class PruningEnv(gym.Env):
         return obs, reward, True, False, {"distortion": distortion}
 
 
-def _environment(module, budget: Budget, distortion) -> PruningEnv:
-    """The search environment; its reference is the distortion of uniform L1 pruning at the same budget."""
+def _environment(module, budget: Budget, distortion, reconstruction=None) -> PruningEnv:
+    """The search environment; its reference is the distortion of uniform L1 pruning at the same budget. Plans are
+    applied with ``reconstruction`` (:func:`.reconstruction.reconstruction_modes`; None: the fold)."""
+    modes = reconstruction_modes(reconstruction)
+    context = LstsqContext(module.model) if "lstsq" in modes.values() else None
+
     def evaluate(plan: list[LayerPlan]) -> float:
-        return distortion(prune_module(module, plan).model)
+        return distortion(prune_module(module, plan, reconstruction=modes, context=context).model)
 
     return PruningEnv(module, budget, evaluate, evaluate(uniform_plan(budget, "l1")))
 
@@ -187,7 +224,7 @@ def _set_global_rng_states(state: dict) -> None:
 
 
 def search(module, budget: Budget, distortion, episodes: int = 200, warmup_episodes: int = 40,
-           seed: int = 0, state: SearchState | None = None) -> SearchResult:
+           seed: int = 0, state: SearchState | None = None, reconstruction=None) -> SearchResult:
     """Run SAC for ``episodes`` episodes (the first ``warmup_episodes`` with random actions) on ``module`` under
     ``budget``; ``distortion(model) -> float`` scores a pruned ConformerCTC. ``episodes + 1`` plans are evaluated
     (the final deterministic policy's episode too). Deterministic for a given seed on one thread.
@@ -202,7 +239,7 @@ def search(module, budget: Budget, distortion, episodes: int = 200, warmup_episo
     """
     started = time.perf_counter()
     torch.manual_seed(seed)
-    env = _environment(module, budget, distortion)
+    env = _environment(module, budget, distortion, reconstruction)
     steps = len(budget.layers)
     saved = state.load() if state is not None else None
     if saved is None:
@@ -236,13 +273,13 @@ def search(module, budget: Budget, distortion, episodes: int = 200, warmup_episo
 
 
 def random_search(module, budget: Budget, distortion, episodes: int = 200, seed: int = 0,
-                  state: SearchState | None = None) -> SearchResult:
+                  state: SearchState | None = None, reconstruction=None) -> SearchResult:
     """The ablation of :func:`search` without learning: ``episodes + 1`` episodes (as many plans as the agent
     evaluates) of actions drawn uniformly from [0, 1]^2 in the same environment (same action walls, budget and
     reward); the best plan wins. With ``state``, saved after every episode (with the generator's state) and
     continued exactly."""
     started = time.perf_counter()
-    env = _environment(module, budget, distortion)
+    env = _environment(module, budget, distortion, reconstruction)
     rng = np.random.default_rng(seed)
     saved = state.load() if state is not None else None
     before = 0.0
@@ -257,3 +294,51 @@ def random_search(module, budget: Budget, distortion, episodes: int = 200, seed:
         if state is not None:
             state.save(env, before + time.perf_counter() - started, rng=rng.bit_generator.state)
     return _result(env, started, before)
+
+
+def episode_records(result: SearchResult, method: str, warmup_episodes: int = 0) -> list[dict]:
+    """One dict per evaluated plan of a search: ``episode`` (1-based), ``phase`` (agent: ``warmup`` (random
+    actions), ``learning``, ``final`` (the deterministic policy's episode); random search: ``random``), ``reward``
+    (-distortion / uniform-L1 distortion), ``distortion`` (nats/frame) and ``best_reward`` so far."""
+    records, best = [], -float("inf")
+    last = len(result.rewards)
+    for i, reward in enumerate(result.rewards, start=1):
+        best = max(best, reward)
+        if method != "agent":
+            phase = "random"
+        else:
+            phase = "final" if i == last else "warmup" if i <= warmup_episodes else "learning"
+        records.append({"episode": i, "phase": phase, "reward": round(reward, 6),
+                        "distortion": round(-reward * result.reference, 6), "best_reward": round(best, 6)})
+    return records
+
+
+def write_episode_log(result: SearchResult, method: str, prefix: str | Path, warmup_episodes: int = 0) -> list[Path]:
+    """Write the per-episode rewards of a search to ``<prefix>.episodes.jsonl`` (:func:`episode_records`) and a plot
+    to ``<prefix>.rewards.png`` (reward per episode, best so far, the uniform-L1 level -1); returns both paths."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only
+    import matplotlib.pyplot as plt
+
+    from asrprune.files import atomic_write_text
+
+    records = episode_records(result, method, warmup_episodes)
+    jsonl, png = Path(f"{prefix}.episodes.jsonl"), Path(f"{prefix}.rewards.png")
+    atomic_write_text(jsonl, "".join(json.dumps(r) + "\n" for r in records))
+    figure, axis = plt.subplots(figsize=(7, 3.8))
+    episodes = [r["episode"] for r in records]
+    axis.plot(episodes, [r["reward"] for r in records], ".", color="tab:gray", label=f"{method} episode")
+    axis.plot(episodes, [r["best_reward"] for r in records], color="tab:blue", label="best so far")
+    axis.axhline(-1.0, color="tab:red", linestyle="--", linewidth=1, label="uniform L1")
+    if method == "agent" and warmup_episodes:
+        axis.axvline(warmup_episodes + 0.5, color="black", linewidth=0.8, linestyle=":", label="end of warm-up")
+    axis.set(title=f"AutoDFP {method} search", xlabel="episode", ylabel="reward (-KL / KL of uniform L1)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize="small")
+    figure.tight_layout()
+    atomic_write(png, lambda f: figure.savefig(f, format="png", dpi=110))
+    plt.close(figure)
+    return [jsonl, png]

@@ -1,5 +1,7 @@
-"""Baselines without fine-tuning: uniform L1-norm pruning, and uniform pruning with Neuron-Merging-like folding
-at a fixed coefficient (strength 1, i.e. scale s_jk = m_j / m_k, cosine threshold 0.1)."""
+"""Baselines without fine-tuning: uniform L1-norm pruning (``l1``: strength 0, no compensation), and uniform pruning
+with the run's reconstruction at full strength (``merge``: :mod:`.reconstruction`, by default the least-squares refit
+except for conv-module channels; with ``--reconstruction fold`` the Neuron-Merging-like fold, scale s_jk = m_j / m_k,
+cosine threshold 0.1, that the name comes from)."""
 from __future__ import annotations
 
 from asrprune.pruning.autodfp.budget import Budget

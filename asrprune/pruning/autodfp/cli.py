@@ -2,12 +2,16 @@
 
 Methods: ``agent`` (SAC search over per-layer keep ratios and reconstruction strengths, :mod:`.agent`), ``random``
 (its ablation: the same search with random actions), ``l1`` (uniform L1-norm pruning) and ``merge`` (uniform
-pruning with Neuron-Merging-like folding), all under the same preserved-ratio budget (:mod:`.budget`). Writes a
+pruning with the reconstruction at full strength), all under the same preserved-ratio budget (:mod:`.budget`). Writes a
 checkpoint that ``asrprune decode`` reads like any other and a JSON summary next to it (``<out>.json``), both
 atomically and the summary last: a summary with the same settings marks a finished run, which is not redone. The
 agent and random searches save their state after every episode in ``<out>.search.pt`` (:class:`.agent.SearchState`);
 a killed search run again with the same settings continues after its last saved episode and finishes with the same
-episode rewards and plan as an uninterrupted one. The state file is removed once the summary is written.
+episode rewards and plan as an uninterrupted one. The state file is removed once the summary is written. A search
+also writes its reward per episode to ``<out>.episodes.jsonl`` and a plot to ``<out>.rewards.png``
+(:func:`.agent.write_episode_log`). ``--reconstruction`` picks how pruned units are compensated, per unit kind
+(:func:`.reconstruction.reconstruction_modes`; default ``lstsq,conv=none``, the best measured; summaries written
+before the option existed were made with ``fold`` and are read as such).
 """
 from __future__ import annotations
 
@@ -21,12 +25,13 @@ from asrprune.cli_options import add_checkpoint, add_out, add_seed
 from asrprune.files import atomic_write_json, read_json
 from asrprune.model.conformer_layout import encoder_layers
 from asrprune.model.store import save_model
-from asrprune.pruning.autodfp.agent import SearchState, random_search, search
+from asrprune.pruning.autodfp.agent import STATE_FEATURES, SearchState, random_search, search, write_episode_log
 from asrprune.pruning.autodfp.baselines import uniform_plan
 from asrprune.pruning.autodfp.budget import METRICS, REFERENCE_FRAMES, Budget, minimum_widths
 from asrprune.pruning.autodfp.distortion import OutputDistortion, calibration_features, synthetic_features
 from asrprune.pruning.autodfp.latency import load_or_measure
 from asrprune.pruning.autodfp.prune import prune_module
+from asrprune.pruning.autodfp.reconstruction import DEFAULT_SPEC, LEGACY_SPEC, modes_text, reconstruction_modes
 from asrprune.pruning.autodfp.units import layer_costs
 from asrprune.training.lightning_module import CTCModule
 
@@ -35,17 +40,22 @@ METHODS = ("agent", "random", "l1", "merge")
 
 def autodfp(checkpoint: str | Path, method: str, preserve: float, out: str | Path, metric: str = "params+flops",
             episodes: int = 300, seed: int = 0, utterances: int = 8, calibration: str | Path | None = None,
-            latency_table: str | Path | None = None) -> dict:
+            latency_table: str | Path | None = None, reconstruction: str | None = None) -> dict:
     """Prune ``checkpoint`` with ``method`` to ``preserve`` (ratio of ``metric``), save to ``out``, return and
     write the summary (widths, strengths, ratios, MACs, parameters, distortion, search seconds). The latency
-    metric reads its table from ``latency_table`` or measures it there (:func:`.latency.load_or_measure`)."""
+    metric reads its table from ``latency_table`` or measures it there (:func:`.latency.load_or_measure`).
+    ``reconstruction``: the compensation modes (:func:`.reconstruction.reconstruction_modes`; None: its default)."""
     if method not in METHODS:
         raise ValueError(f"--method {method!r}: choose one of {METHODS}")
     settings = dict(checkpoint=str(checkpoint), method=method, preserve=preserve, metric=metric, seed=seed,
                     utterances=utterances, calibration=str(calibration) if calibration else None)
+    modes = reconstruction_modes(reconstruction)
+    settings["reconstruction"] = modes_text(modes)
     if method in ("agent", "random"):
         settings["episodes"] = episodes
     finished = read_json(str(out) + ".json")
+    if finished is not None:  # a summary without the key was written when the fold was the only reconstruction
+        finished = {"reconstruction": LEGACY_SPEC, **finished}
     if finished is not None and Path(out).exists() and all(finished.get(k) == v for k, v in settings.items()):
         print(f"{out}: already pruned with these settings ({out}.json); nothing to do")
         search_state_path(out).unlink(missing_ok=True)  # left by a kill between the summary and its removal
@@ -65,18 +75,21 @@ def autodfp(checkpoint: str | Path, method: str, preserve: float, out: str | Pat
     summary: dict = {}
     state = None
     if method in ("agent", "random"):
-        state = SearchState(search_state_path(out), {**settings, "latency_table": str(latency_table)})
-        result = (search(module, budget, distortion, episodes=episodes, warmup_episodes=max(1, episodes // 5),
-                         seed=seed, state=state) if method == "agent"
-                  else random_search(module, budget, distortion, episodes, seed, state=state))
+        state = SearchState(search_state_path(out), {**settings, "latency_table": str(latency_table),
+                                                     "state_features": len(STATE_FEATURES)})
+        warmup = max(1, episodes // 5)
+        result = (search(module, budget, distortion, episodes=episodes, warmup_episodes=warmup,
+                         seed=seed, state=state, reconstruction=modes) if method == "agent"
+                  else random_search(module, budget, distortion, episodes, seed, state=state, reconstruction=modes))
         plan = result.plan
+        log = write_episode_log(result, method, out, warmup if method == "agent" else 0)
         summary.update(episodes=episodes, episode_rewards=[round(r, 4) for r in result.rewards],
-                       l1_distortion=round(result.reference, 5))
+                       l1_distortion=round(result.reference, 5), episode_log=[str(p) for p in log])
     else:
         plan = uniform_plan(budget, method)
     # A resumed search counts the seconds its earlier runs spent too (saved with its state).
     search_seconds = result.seconds if method in ("agent", "random") else time.perf_counter() - started
-    pruned = prune_module(module, plan)
+    pruned = prune_module(module, plan, reconstruction=modes)
     widths = [p.keep for p in plan]
     save_model(pruned.stored(), out)
     dense_costs, fixed = layer_costs(budget.layers, budget.dense, budget.dims, REFERENCE_FRAMES)
@@ -106,7 +119,7 @@ def run_cli(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     s = autodfp(args.checkpoint, args.method, args.preserve, args.out, args.budget, args.episodes, args.seed,
-                args.utterances, args.calibration, args.latency_table)
+                args.utterances, args.calibration, args.latency_table, args.reconstruction)
     print(f"{args.out}: {s['method']} preserved {s['metric']} ratio {s['achieved_ratio']:.3f} (budget "
           f"{s['preserve']}), {s['params']} parameters (dense {s['dense_params']}), {s['macs'] / 1e6:.0f} M MACs "
           f"(dense {s['dense_macs'] / 1e6:.0f} M), output KL {s['distortion']:.4f} nats/frame on "
@@ -143,5 +156,11 @@ def register_cli(subparsers) -> None:
     add_seed(parser, "random seed of the search and of the synthetic inputs")
     parser.add_argument("--utterances", type=int, default=8, help="inputs the distortion is measured on")
     parser.add_argument("--calibration", help="data dir whose features replace synthetic inputs (NOT data-free)")
+    parser.add_argument("--reconstruction", default=None,
+                        help="how pruned units are compensated: none, fold (Neuron-Merging-like fold into the most "
+                        "similar kept unit) or lstsq (closed-form least-squares refit of the next layer on synthetic "
+                        "inputs from the model's own statistics); per unit kind as comma-separated kind=mode items "
+                        f"over the default '{DEFAULT_SPEC}' (measured best; README: AutoDFP), e.g. 'fold,ffn=lstsq' "
+                        "(kinds: subsampling, ffn, heads, conv)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.set_defaults(func=run_cli)

@@ -15,7 +15,7 @@ import torch
 
 from asrprune.model.conformer_layout import Layer, Slot, encoder_layers, widths_dict
 from asrprune.model.mask_storage import is_mask_state_key, masks_key, original_key, plain_key, scores_key
-from asrprune.pruning.autodfp.reconstruction import fold
+from asrprune.pruning.autodfp.reconstruction import LstsqContext, compensate, reconstruction_modes
 from asrprune.pruning.autodfp.similarity import importance
 from asrprune.training.lightning_module import CTCModule
 
@@ -61,16 +61,25 @@ def _mask_slices(model, layer: Layer) -> list[tuple[str, int, Slot]]:
     return slices
 
 
-def prune_module(module: CTCModule, plan: list[LayerPlan], min_cosine: float = MIN_COSINE) -> CTCModule:
+def prune_module(module: CTCModule, plan: list[LayerPlan], min_cosine: float = MIN_COSINE,
+                 reconstruction: str | dict | None = None, context: LstsqContext | None = None) -> CTCModule:
     """A new, smaller :class:`CTCModule` with ``plan`` (one entry per layer of
     :func:`asrprune.model.conformer_layout.encoder_layers`) applied to ``module``'s encoder, layer by layer in
     forward order (each layer's similarities see the earlier layers' folds). Its hyperparameters carry
     ``model.encoder_widths`` so a saved checkpoint reloads at these shapes; masks and scores are sliced along with
-    their weights. ``module`` is not modified."""
+    their weights. ``module`` is not modified.
+
+    ``reconstruction`` picks the compensation per unit kind (:func:`.reconstruction.reconstruction_modes`: None is
+    its measured default ``"lstsq,conv=none"``; ``"none"``, ``"fold"``, ``"fold,ffn=lstsq"``...).
+    ``lstsq`` draws its synthetic inputs from ``context`` (default: :class:`.reconstruction.LstsqContext` of this
+    model with its defaults)."""
     model = module.model
     layers = encoder_layers(model)
     if len(plan) != len(layers):
         raise ValueError(f"plan has {len(plan)} entries for {len(layers)} prunable layers")
+    modes = reconstruction_modes(reconstruction)
+    if context is None and "lstsq" in modes.values():
+        context = LstsqContext(model)
     state = unit_state(model)
     mask_state = {k: v.clone() for k, v in model.encoder.state_dict().items() if is_mask_state_key(k)}
     widths = []
@@ -79,7 +88,7 @@ def prune_module(module: CTCModule, plan: list[LayerPlan], min_cosine: float = M
             raise ValueError(f"{layer.name}: keep {step.keep} outside [1, {layer.width}]")
         order = importance(state, layer, layer.width).argsort(descending=True)
         kept, pruned = order[: step.keep].sort().values, order[step.keep:].sort().values
-        fold(state, layer, layer.width, kept, pruned, step.strength, min_cosine)
+        compensate(state, layer, layer.width, kept, pruned, step.strength, min_cosine, modes[layer.kind], context)
         for slot in layer.inputs + layer.outputs:
             state[slot.key] = state[slot.key].index_select(slot.dim, slot.indices(kept, layer.width)).contiguous()
         for key, dim, slot in _mask_slices(model, layer):

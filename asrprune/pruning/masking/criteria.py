@@ -1,17 +1,26 @@
 """Mask re-evaluation criteria: each gives, per prunable weight and mask row (language), a score whose top-k is kept.
 
 - :class:`Magnitude`: |θ|. With shared θ every language gets the *same* mask (the re-evaluation is not
-  language-aware); it is the PARP criterion and the control for the two below.
+  language-aware); it is the PARP criterion and the control for the two below. With masks attached with ``adjust``
+  (PARP per pathway, :mod:`asrprune.model.mask_parametrization`), a language ranks its kept |θ| against the
+  adjusted values its own batches trained for the weights it excludes, so the masks become language-specific
+  without a gradient criterion.
 - :class:`Saliency`: per-language first-order saliency |θ ⊙ ∂L_l/∂(θ⊙m_l)|, an exponential moving average over
-  that language's batches (as Intel Neural Compressor's snip_momentum). The gradient is taken w.r.t. the *effective*
-  weight, so it is non-zero at pruned positions too and estimates what restoring them would change.
+  that language's batches (as Intel Neural Compressor's snip_momentum), or with ``accumulate`` the mean over all of
+  the language's batches since the last re-evaluation (the whole interval weighs equally: less churn from the last
+  few noisy batches). The gradient is taken w.r.t. the *effective* weight, so it is non-zero at pruned positions
+  too and estimates what restoring them would change.
 - :class:`LearnedScores`: movement pruning's learnable per-language scores S_l, trained by the straight-through
   estimator: the forward pass uses θ ⊙ TopK(S_l) and ∂L/∂S_l = ∂L/∂(θ⊙m_l) ⊙ θ, stepped by their own Adam (no
   weight decay, ``lr``) so they do not enter the model's gradient clipping or LR schedule.
 
 Pruned weights can regrow under every criterion because their score keeps moving: θ is never zeroed by pruning, the
 effective-weight gradient is dense (saliency, scores), and with ``dormant_trainable`` masks the weights outside every
-pathway keep receiving the straight-through gradient (magnitude, as in PARP).
+pathway keep receiving the straight-through gradient (magnitude, as in PARP); with ``adjust`` masks each language's
+excluded weights train its adjusted values.
+
+Churn control (margin, swap cap) and global ranking are options of the re-evaluation
+(:class:`asrprune.pruning.masking.callbacks.AdaptiveMasking`), for every criterion.
 
 The two gradient criteria read the gradient of the mask's ``scores`` parameters
 (:class:`asrprune.model.mask_parametrization.PathwayMask`), so the masks must be attached with ``scores: true``; they clear it in
@@ -37,6 +46,9 @@ class Criterion:
     def score(self, masks: ModelMasks, name: str, row: int) -> torch.Tensor:
         raise NotImplementedError
 
+    def after_reevaluation(self, masks: ModelMasks, rows: list[int]) -> None:
+        """Called once the mask rows ``rows`` were re-evaluated."""
+
     def state_dict(self) -> dict:
         return {}
 
@@ -48,7 +60,7 @@ class Magnitude(Criterion):
     name = "magnitude"
 
     def score(self, masks: ModelMasks, name: str, row: int) -> torch.Tensor:
-        return masks.weight(name).detach().abs()
+        return masks.magnitude(name, row)
 
 
 def _take_score_gradients(masks: ModelMasks):
@@ -61,15 +73,23 @@ def _take_score_gradients(masks: ModelMasks):
 
 
 class Saliency(Criterion):
-    """EMA (decay ``decay`` per batch of the language) of |∂L/∂(θ⊙m) ⊙ θ|; float (K, *shape) per weight."""
+    """EMA (decay ``decay`` per batch of the language) of |∂L/∂(θ⊙m) ⊙ θ|; float (K, *shape) per weight.
+
+    ``accumulate``: instead the sum over the row's optimizer steps since the row was last re-evaluated, divided by
+    their number (``decay`` unused); the sums restart after each re-evaluation and travel with the checkpoint
+    (:meth:`state_dict`), so a resumed run ranks the same interval. A row without a batch in the interval keeps its
+    mask (pruning further by magnitude inside it).
+    """
 
     name = "saliency"
     needs_scores = True
 
-    def __init__(self, decay: float = 0.9):
+    def __init__(self, decay: float = 0.9, accumulate: bool = False):
         self.decay = decay
+        self.accumulate = accumulate
         self.ema: dict[str, torch.Tensor] = {}
         self.rows_seen: set[int] = set()
+        self.batches: dict[int, int] = {}  # accumulate: batches per row since its last re-evaluation
 
     def _ema(self, masks: ModelMasks, name: str, like: torch.Tensor) -> torch.Tensor:
         """The EMA of ``name`` on ``like``'s device and dtype, created as zeros when missing.
@@ -84,23 +104,43 @@ class Saliency(Criterion):
         return ema
 
     def before_optimizer_step(self, masks: ModelMasks) -> None:
+        rows = set()
         for name, row, grad in _take_score_gradients(masks):
-            self._ema(masks, name, grad)[row].mul_(self.decay).add_(grad.abs(), alpha=1.0 - self.decay)
-            self.rows_seen.add(row)
+            if self.accumulate:
+                self._ema(masks, name, grad)[row].add_(grad.abs())
+            else:
+                self._ema(masks, name, grad)[row].mul_(self.decay).add_(grad.abs(), alpha=1.0 - self.decay)
+            rows.add(row)
+        if self.accumulate:
+            for row in rows:
+                self.batches[row] = self.batches.get(row, 0) + 1
+        self.rows_seen |= rows
 
     def score(self, masks: ModelMasks, name: str, row: int) -> torch.Tensor:
-        """The row's EMA; a row without any batch yet keeps its mask (pruning further by magnitude inside it)."""
+        """The row's EMA (or interval mean); a row without any batch yet (in the interval, with ``accumulate``)
+        keeps its mask (pruning further by magnitude inside it)."""
         weight = masks.weight(name)
-        if row not in self.rows_seen:
+        batches = self.batches.get(row, 0) if self.accumulate else int(row in self.rows_seen)
+        if not batches:
             return initial_scores(weight, masks.mask(name)[row])
-        return self._ema(masks, name, weight.detach())[row]
+        score = self._ema(masks, name, weight.detach())[row]
+        return score / batches if self.accumulate else score
+
+    def after_reevaluation(self, masks: ModelMasks, rows: list[int]) -> None:
+        if self.accumulate:
+            for ema in self.ema.values():
+                ema[rows] = 0.0
+            for row in rows:
+                self.batches.pop(row, None)
 
     def state_dict(self) -> dict:
-        return {"ema": self.ema, "rows_seen": sorted(self.rows_seen)}
+        state = {"ema": self.ema, "rows_seen": sorted(self.rows_seen)}
+        return {**state, "batches": dict(self.batches)} if self.accumulate else state
 
     def load_state_dict(self, state: dict) -> None:
         self.ema = dict(state["ema"])
         self.rows_seen = set(state["rows_seen"])
+        self.batches = {int(row): count for row, count in state.get("batches", {}).items()}
 
 
 class LearnedScores(Criterion):

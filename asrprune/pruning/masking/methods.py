@@ -22,6 +22,21 @@ One multilingual model:
   the last ``1 - stop_fraction`` of the run. Weights start from the dense multilingual checkpoint in every DAP and
   static variant (the initialisation compared is the mask).
 
+Re-evaluation options (``method_config["reevaluation"]``, :data:`REEVALUATION_DEFAULTS`; the defaults are the
+behaviour before they existed), for ``adaptive`` and ``dap`` alike (one mask or one per language):
+- ``adjust``: PARP's "adjust" per pathway: weights a language's mask excludes keep training from that language's
+  batches into that language's own adjusted values (zero when pruned), which compete with its kept |θ| at
+  re-evaluation (:mod:`asrprune.model.mask_parametrization` says what happens to shared weights). Off: dormant
+  weights (in no mask) train on θ itself, as before.
+- ``adjust_from``: where an excluded weight's adjusted value starts (at the stage's start and whenever the weight
+  is pruned): ``zero`` (PARP: it must grow from zero past the kept magnitudes to come back) or ``weight`` (θ: it
+  keeps competing from its value, so the languages' gradients separate the pathways sooner).
+- ``ranking``: ``tensor`` (top-k per prunable tensor) or ``global`` (one ranking over all prunable tensors, PARP).
+- ``margin``, ``max_swap_fraction``: churn control (:class:`asrprune.pruning.masking.callbacks.AdaptiveMasking`).
+``ramp_shape`` (``cubic`` or ``linear``) shapes the sparsity ramp over ``ramp_fraction`` of the budget; ``interval``
+(ΔT) and the ramp never change the budget ``steps``. For the gradient criteria, ``criteria.saliency.accumulate``
+ranks the mean saliency over the whole interval instead of an EMA.
+
 Each stage writes ``stage.json`` (atomically) when done and is skipped when run again; a killed stage resumes from
 its newest readable checkpoint, saved every ``trainer.checkpoint_every_n_steps`` steps of the fine-tuning config
 (default its ``val_check_interval``), with the masks and the adaptive-masking schedule state it holds, and ends
@@ -43,7 +58,7 @@ from asrprune.model.store import save_model
 from asrprune.pruning.masking.callbacks import AdaptiveMasking
 from asrprune.pruning.masking.criteria import build_criterion
 from asrprune.pruning.masking.masked_models import Masks, magnitude_masks, plain_state, read_masks, with_masks
-from asrprune.pruning.masking.schedule import SparsitySchedule
+from asrprune.pruning.masking.schedule import RAMP_SHAPES, SparsitySchedule
 from asrprune.training.config import deep_merge
 from asrprune.training.lightning_module import CTCModule
 from asrprune.training.train import checkpoint_interval, is_global_zero, train
@@ -51,6 +66,10 @@ from asrprune.training.train import checkpoint_interval, is_global_zero, train
 MONOLINGUAL = ("omp", "lth", "lsp", "adaptive")
 MULTILINGUAL = ("lap", "static", "dap")
 DAP_INITS = ("middle", "lap", "lsp")
+
+# method_config["reevaluation"]: see the module docstring.
+REEVALUATION_DEFAULTS = {"adjust": False, "adjust_from": "zero", "ranking": "tensor", "margin": 0.0,
+                         "max_swap_fraction": 1.0}
 
 SHARED = {"per_language": False}
 PATHWAYS = {"per_language": True}
@@ -61,9 +80,9 @@ class Setup:
     """Inputs shared by all methods.
 
     ``method_config`` keys: ``steps`` (budget per method and sparsity), ``rounds`` (IMP/LTH/LAP/LSP), ``interval``
-    (ΔT), ``ramp_fraction``, ``stop_fraction``, ``middle_fraction``, ``adaptive`` ({criterion}), ``criteria``
-    (per-criterion options). ``train_config``: an ``asrprune train`` config (data, optim, trainer); max_steps and
-    val_check_interval are set per stage.
+    (ΔT), ``ramp_fraction``, ``ramp_shape``, ``stop_fraction``, ``middle_fraction``, ``adaptive`` ({criterion}),
+    ``criteria`` (per-criterion options), ``reevaluation`` (:data:`REEVALUATION_DEFAULTS`). ``train_config``: an
+    ``asrprune train`` config (data, optim, trainer); max_steps and val_check_interval are set per stage.
     """
 
     dense_checkpoint: Path
@@ -146,6 +165,8 @@ class Methods:
         self.root = sparsity_dir(setup.exp, sparsity)
         self._dense: CTCModule | None = None
         self._cache: dict[str, Outcome] = {}
+        self.reevaluation = {**REEVALUATION_DEFAULTS, **self.conf.get("reevaluation", {})}
+        self.ramp_shape = self.conf.get("ramp_shape", RAMP_SHAPES[0])
 
     # ---- building blocks ------------------------------------------------------------------------------------
     @property
@@ -187,7 +208,23 @@ class Methods:
         options = self.conf.get("criteria", {}).get(criterion, {})
         interval = self.conf["interval"]
         stop = int(steps * self.conf["stop_fraction"])
-        return lambda: [AdaptiveMasking(build_criterion(criterion, options), rows_schedule, interval, stop)]
+        churn = {key: self.reevaluation[key] for key in ("ranking", "margin", "max_swap_fraction")}
+        churn["adjust_restart"] = self.reevaluation["adjust_from"]
+        return lambda: [AdaptiveMasking(build_criterion(criterion, options), rows_schedule, interval, stop, **churn)]
+
+    def _adaptive_init(self, spec: dict, masks: Masks | None = None) -> CTCModule:
+        """The dense weights with ``masks`` under an adaptive ``spec``, adjusted values started per ``adjust_from``."""
+        module = with_masks(self.dense, spec, masks)
+        if spec.get("adjust"):
+            module.model.masks.start_adjusted(self.reevaluation["adjust_from"])
+        return module
+
+    def _adaptive_spec(self, per_language: bool, criterion: str) -> dict:
+        """Mask spec of the adaptive methods: dormant weights trainable on θ, or per-language adjusted values."""
+        adjust = self.reevaluation["adjust"]
+        spec = {"per_language": per_language, "dormant_trainable": not adjust,
+                "scores": build_criterion(criterion).needs_scores}
+        return {**spec, "adjust": True} if adjust else spec  # without adjust: the spec of earlier runs
 
     def _lsp_masks(self) -> Masks:
         """Per-language masks (K, *shape) from the LSP models, rows in the model's language order."""
@@ -236,12 +273,11 @@ class Methods:
     def _adaptive(self) -> Outcome:
         criterion = self.conf["adaptive"]["criterion"]
         steps = self._steps_per_language()
-        schedule = SparsitySchedule(0.0, self.sparsity, 0, int(steps * self.conf["ramp_fraction"]))
-        needs_scores = build_criterion(criterion).needs_scores
-        spec = {"per_language": False, "dormant_trainable": True, "scores": needs_scores}
+        schedule = SparsitySchedule(0.0, self.sparsity, 0, int(steps * self.conf["ramp_fraction"]), self.ramp_shape)
+        spec = self._adaptive_spec(False, criterion)
 
         def one(lang: str, exp_dir: Path) -> Outcome:
-            return run_stage(self.setup, exp_dir, lambda: with_masks(self.dense, spec), [lang], steps,
+            return run_stage(self.setup, exp_dir, lambda: self._adaptive_init(spec), [lang], steps,
                              self._adaptive_callback(criterion, schedule, steps))
         return self._per_language("adaptive", one)
 
@@ -261,7 +297,8 @@ class Methods:
         prerequisite = None
         if init == "middle":
             middle = self.sparsity * self.conf["middle_fraction"]
-            schedule = SparsitySchedule(middle, self.sparsity, 0, int(steps * self.conf["ramp_fraction"]))
+            schedule = SparsitySchedule(middle, self.sparsity, 0, int(steps * self.conf["ramp_fraction"]),
+                                        self.ramp_shape)
         else:
             schedule = SparsitySchedule(self.sparsity, self.sparsity)
             prerequisite = self.run(init)
@@ -274,9 +311,7 @@ class Methods:
                 masks = _first_row(read_masks(prerequisite.models[self.setup.languages[0]]))
             else:
                 masks = self._lsp_masks()
-            spec = {"per_language": True, "dormant_trainable": True,
-                    "scores": build_criterion(criterion).needs_scores}
-            return with_masks(self.dense, spec, masks)
+            return self._adaptive_init(self._adaptive_spec(True, criterion), masks)
 
         stage = run_stage(self.setup, self.root / f"dap_{init}_{criterion}", make_init, self.setup.languages, steps,
                           self._adaptive_callback(criterion, schedule, steps))

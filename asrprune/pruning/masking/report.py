@@ -112,3 +112,177 @@ def write_report(exp: Path, out: Path, heatmap_sparsity: float) -> list[dict]:
     plot_wer_vs_sparsity(records, out / "wer_vs_sparsity.png")
     plot_overlap(records, heatmap_sparsity, out / "mask_overlap.png")
     return records
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Several training seeds (recipes/pathways/run.sh --seeds): <exp>/seed<N>/ holds one seed's runs, each laid out as
+# a single-seed experiment folder. Mean ± std over seeds, and paired bootstrap CIs against the best DAP variant.
+
+def collect_seeds(exp: Path) -> dict[int, list[dict]]:
+    """``{seed: records}`` of every ``<exp>/seed<N>/**/result.json``; each record gets ``"dir"`` (its folder, where
+    its ``decode_test_<lang>`` folders are) and ``"seed"``. Seeds without results are left out."""
+    by_seed: dict[int, list[dict]] = {}
+    for seed_dir in sorted(exp.glob("seed*")):
+        if not seed_dir.is_dir() or not seed_dir.name[4:].isdigit():
+            continue
+        seed = int(seed_dir.name[4:])
+        for path in sorted(seed_dir.rglob("result.json")):
+            record = json.loads(path.read_text())
+            by_seed.setdefault(seed, []).append({**record, "dir": str(path.parent), "seed": seed})
+    if not by_seed:
+        raise OSError(f"{exp}: no seed<N>/**/result.json found; run recipes/pathways/run.sh --seeds ... first")
+    return by_seed
+
+
+def group_runs(by_seed: dict[int, list[dict]]) -> dict[tuple[float, str], dict[int, dict]]:
+    """``{(sparsity, method): {seed: record}}``, sorted by sparsity and method."""
+    groups: dict[tuple[float, str], dict[int, dict]] = {}
+    for seed, records in by_seed.items():
+        for r in records:
+            groups.setdefault((r["sparsity"], r["method"]), {})[seed] = r
+    return dict(sorted(groups.items()))
+
+
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    mean = sum(values) / len(values)
+    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5  # sample std (ddof 1)
+    return f"{mean:.1f} ± {std:.1f}"
+
+
+def seed_table(groups: dict[tuple[float, str], dict[int, dict]], metric: str, languages: list[str]) -> str:
+    """Markdown, one row per sparsity and method: ``metric`` (``"wer"`` or ``"per"``) per language and averaged
+    over languages, as mean ± sample std over the seeds (a bare value for one seed), the seeds, steps and mean
+    training minutes. The average is taken per seed, then over seeds."""
+    head = ["sparsity", "method", "seeds"] + [f"{metric.upper()} {lang}" for lang in languages] + \
+        [f"{metric.upper()} avg", "steps", "train min"]
+    lines = ["|" + "|".join(head) + "|", "|" + "|".join("---" for _ in head) + "|"]
+    for (sparsity, method), runs in groups.items():
+        records = [runs[s] for s in sorted(runs)]
+        per_lang = [_mean_std([r[metric][lang] for r in records if lang in r[metric]]) for lang in languages]
+        averages = [_mean(r[metric]) for r in records if r[metric]]
+        minutes = sum(r["train_seconds"] for r in records) / len(records) / 60
+        lines.append("|" + "|".join([f"{sparsity:.0%}", method, ",".join(map(str, sorted(runs)))] + per_lang
+                                    + [_mean_std(averages), str(records[0]["steps"]), f"{minutes:.1f}"]) + "|")
+    return "\n".join(lines) + "\n"
+
+
+def best_dap(groups: dict[tuple[float, str], dict[int, dict]], sparsity: float, metric: str) -> str | None:
+    """The DAP variant (method ``dap_*``) with the lowest mean over seeds of the language-averaged ``metric`` at
+    ``sparsity``; None if there is none."""
+    scores = {}
+    for (s, method), runs in groups.items():
+        if abs(s - sparsity) < 1e-9 and method.startswith("dap_"):
+            values = [_mean(r[metric]) for r in runs.values() if r[metric]]
+            if values:
+                scores[method] = sum(values) / len(values)
+    return min(scores, key=scores.get) if scores else None
+
+
+def _utterance_matrix(runs: list[dict], lang: str, data: Path, metric: str):
+    """Per-utterance errors (seeds x utterances) and reference units of ``runs``' decodes of ``test_<lang>``."""
+    from asrprune.scoring.bootstrap import utterance_errors
+    from asrprune.scoring.error_rates import metric_for_language
+
+    unit = "per" if metric == "per" else metric_for_language(lang)
+    counts = [utterance_errors(Path(r["dir"]) / f"decode_test_{lang}", data / f"test_{lang}", unit) for r in runs]
+    ids = counts[0].ids
+    for c, r in zip(counts, runs):
+        if c.ids != ids:
+            raise ValueError(f"{r['dir']}: decoded other test_{lang} utterances than {runs[0]['dir']}")
+    return [c.errors for c in counts], counts[0].ref_units
+
+
+def bootstrap_rows(groups: dict[tuple[float, str], dict[int, dict]], data: Path, metric: str,
+                   languages: list[str], resamples: int = 2000, seed: int = 0) -> list[dict]:
+    """At every sparsity, each method against the best DAP variant there (:func:`best_dap`): paired bootstrap CIs
+    (:func:`asrprune.scoring.bootstrap.paired_bootstrap`) of the difference method - best DAP of the corpus-level
+    ``metric``, per language and averaged over languages, over the test utterances of ``data``, pooled over the
+    seeds both have (the dense model, which has no seed, against all of DAP's)."""
+    from asrprune.scoring.bootstrap import paired_bootstrap
+
+    rows = []
+    dense = next((runs for (s, m), runs in groups.items() if m == "dense"), None)
+    for sparsity in sorted({s for s, _ in groups if s > 0}):
+        reference = best_dap(groups, sparsity, metric)
+        if reference is None:
+            continue
+        ref_runs = groups[(sparsity, reference)]
+        others = [(m, runs) for (s, m), runs in groups.items() if abs(s - sparsity) < 1e-9 and m != reference]
+        if dense:
+            others.append(("dense", dense))
+        for method, runs in others:
+            seeds = sorted(set(runs) & set(ref_runs)) if method != "dense" else sorted(ref_runs)
+            if not seeds:
+                continue
+            mine = [runs[s] for s in seeds] if method != "dense" else list(runs.values())
+            theirs = [ref_runs[s] for s in seeds]
+            a, b, units = {}, {}, {}
+            for lang in languages:
+                a[lang], units[lang] = _utterance_matrix(mine, lang, data, metric)
+                b[lang], ref_units = _utterance_matrix(theirs, lang, data, metric)
+                if list(ref_units) != list(units[lang]):
+                    raise ValueError(f"test_{lang}: {method} and {reference} were scored on different references")
+            row = {"sparsity": sparsity, "method": method, "reference": reference, "seeds": seeds, "metric": metric,
+                   "languages": {}}
+            for lang in languages:
+                row["languages"][lang] = vars(paired_bootstrap(a[lang], b[lang], units[lang], resamples,
+                                                               seed=seed))
+            row["average"] = vars(paired_bootstrap(a, b, units, resamples, seed=seed))
+            rows.append(row)
+    return rows
+
+
+def _ci(result: dict) -> str:
+    mark = "*" if result["low"] > 0 or result["high"] < 0 else ""
+    return f"{result['difference']:+.2f} [{result['low']:+.2f}, {result['high']:+.2f}]{mark}"
+
+
+def bootstrap_table(rows: list[dict], languages: list[str]) -> str:
+    """Markdown of :func:`bootstrap_rows`: difference to the best DAP variant in percentage points with its 95 %
+    CI, ``*`` where the CI excludes 0 (positive: worse than the best DAP variant)."""
+    metric = rows[0]["metric"].upper() if rows else "WER"
+    head = ["sparsity", "method", "vs", "seeds"] + [f"Δ{metric} {lang}" for lang in languages] + [f"Δ{metric} avg"]
+    lines = ["|" + "|".join(head) + "|", "|" + "|".join("---" for _ in head) + "|"]
+    for row in rows:
+        cells = [f"{row['sparsity']:.0%}", row["method"], row["reference"], ",".join(map(str, row["seeds"]))]
+        cells += [_ci(row["languages"][lang]) for lang in languages] + [_ci(row["average"])]
+        lines.append("|" + "|".join(cells) + "|")
+    return "\n".join(lines) + "\n"
+
+
+def write_seed_report(exp: Path, out: Path, data: Path | None = None, metrics: tuple[str, ...] = ("wer", "per"),
+                      resamples: int = 2000, seed: int = 0) -> dict:
+    """``<out>/results_seeds.md`` and ``results_seeds.json``: mean ± std tables over ``<exp>/seed<N>`` and, with
+    ``data`` (the folder of the decoded ``test_<lang>``), the paired bootstrap tables against the best DAP variant
+    (per-utterance counts cached in each decode folder as ``utt_errors.<metric>.tsv``)."""
+    by_seed = collect_seeds(exp)
+    groups = group_runs(by_seed)
+    languages = next(iter(by_seed.values()))[0]["languages"]
+    metrics = tuple(m for m in metrics if any(r[m] for runs in groups.values() for r in runs.values()))
+    parts = [f"# Pathways comparison over seeds {', '.join(map(str, sorted(by_seed)))}\n",
+             "Mean ± sample standard deviation over training seeds (one value: one seed). Averages are over "
+             "languages per seed, then over seeds.\n"]
+    summary: dict = {"seeds": sorted(by_seed), "languages": languages, "bootstrap": {}}
+    for metric in metrics:
+        parts += [f"## {metric.upper()} (%)\n", seed_table(groups, metric, languages)]
+    if data is not None:
+        for metric in metrics:
+            rows = bootstrap_rows(groups, data, metric, languages, resamples, seed)
+            summary["bootstrap"][metric] = rows
+            parts += [f"## {metric.upper()}: difference to the best DAP variant (percentage points)\n",
+                      f"Paired bootstrap over the test utterances ({resamples} resamples, seed {seed}, same "
+                      "utterances for both systems, pooled over the seeds both have), corpus-level rates; 95 % "
+                      "percentile interval; * the interval excludes 0. Positive: worse than the best DAP variant (the "
+                      f"one with the lowest mean {metric.upper()} avg at that sparsity). The dense model (no "
+                      "training seed) is compared with all the listed seeds of that variant.\n",
+                      bootstrap_table(rows, languages)]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results_seeds.md").write_text("\n".join(parts), encoding="utf-8")
+    summary["runs"] = [{k: v for k, v in r.items() if k != "masks"} for runs in groups.values()
+                       for r in runs.values()]
+    (out / "results_seeds.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary

@@ -3,19 +3,20 @@ training configs), running and evaluating one method at one sparsity (:func:`run
 method and sparsity), and growing a new language's pathway during few-shot fine-tuning (:func:`grow_pathway`)."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Literal
 
 from asrprune.files import atomic_write_json, read_json
 from asrprune.model.store import load_model, save_model
-from asrprune.pruning.masking.callbacks import AdaptiveMasking
+from asrprune.pruning.masking.callbacks import ADJUST_STARTS, RANKINGS, AdaptiveMasking
 from asrprune.pruning.masking.criteria import CRITERIA, build_criterion
 from asrprune.pruning.masking.evaluate import decode_languages, evaluate
 from asrprune.pruning.masking.export import dense_state_bytes
 from asrprune.pruning.masking.masked_models import with_masks
-from asrprune.pruning.masking.methods import Methods, Setup, sparsity_dir
-from asrprune.pruning.masking.schedule import SparsitySchedule
+from asrprune.pruning.masking.methods import REEVALUATION_DEFAULTS, Methods, Setup, sparsity_dir
+from asrprune.pruning.masking.schedule import RAMP_SHAPES, SparsitySchedule
 from asrprune.training.config import Section, defaults_schema, load_checked, signature_schema
 from asrprune.training.lightning_module import CTCModule
 from asrprune.training.train import is_global_zero, train
@@ -25,17 +26,23 @@ METHOD_DEFAULTS = {
     "rounds": 2,
     "interval": 10,
     "ramp_fraction": 0.5,
+    "ramp_shape": "cubic",
     "stop_fraction": 0.8,
     "middle_fraction": 0.5,
     "adaptive": {"criterion": "magnitude"},
-    "criteria": {"saliency": {"decay": 0.9}, "scores": {"lr": 0.01}},
+    "criteria": {"saliency": {"decay": 0.9, "accumulate": False}, "scores": {"lr": 0.01}},
+    "reevaluation": dict(REEVALUATION_DEFAULTS),
 }
 
 
 def method_schema() -> Section:
     """Keys and types of a method config: :data:`METHOD_DEFAULTS`'s, ``adaptive.criterion`` one of the criteria,
-    ``criteria.<name>`` that criterion's constructor arguments."""
+    ``criteria.<name>`` that criterion's constructor arguments, ``ramp_shape``, ``reevaluation.ranking`` and
+    ``reevaluation.adjust_from`` one of their choices (:mod:`asrprune.pruning.masking.methods` describes the keys)."""
     schema = defaults_schema(METHOD_DEFAULTS)
+    schema["ramp_shape"] = Literal[RAMP_SHAPES]
+    schema["reevaluation"]["ranking"] = Literal[RANKINGS]
+    schema["reevaluation"]["adjust_from"] = Literal[ADJUST_STARTS]
     schema["adaptive"] = Section({"criterion": Literal[tuple(CRITERIA)]})
     schema["criteria"] = Section({name: Section(signature_schema(kind.__init__)) for name, kind in CRITERIA.items()})
     return schema
@@ -65,6 +72,21 @@ def method_dir(exp: Path, name: str, sparsity: float) -> Path:
     return exp / "dense" if name == "dense" else sparsity_dir(exp, sparsity) / name
 
 
+def _check_same_method_config(result_path: Path, finished: dict, method_config: dict, method: str) -> None:
+    """A finished run is reused only if it was made with the same method settings: a folder name says the method,
+    initialisation and criterion, not the re-evaluation options, ΔT or budget, so a changed ``--method_config`` with
+    the same ``--exp`` would otherwise silently report the old run."""
+    made_with = finished.get("method_config")
+    if method == "dense" or made_with is None:  # dense runs have no settings; records older than this check lack them
+        return
+    wanted = json.loads(json.dumps(method_config))
+    if made_with != wanted:
+        differing = sorted(k for k in set(made_with) | set(wanted) if made_with.get(k) != wanted.get(k))
+        raise ValueError(f"{result_path}: this finished run was made with other method settings "
+                         f"({', '.join(differing)} differ); give this configuration its own --exp, or delete the "
+                         "folder to rerun it")
+
+
 def run_method(setup: Setup, method: str, sparsity: float, init: str = "middle", criterion: str = "saliency") -> dict:
     """Train (or reuse) and evaluate one method at one sparsity; writes and returns its ``result.json`` record."""
     name = label(method, init, criterion)
@@ -72,6 +94,7 @@ def run_method(setup: Setup, method: str, sparsity: float, init: str = "middle",
     result_path = out / "result.json"
     finished = read_json(result_path)
     if finished is not None:
+        _check_same_method_config(result_path, finished, setup.method_config, method)
         return finished
     started = time.time()
     if method == "dense":
@@ -85,6 +108,8 @@ def run_method(setup: Setup, method: str, sparsity: float, init: str = "middle",
         if not is_global_zero():  # under DDP the other ranks only join the training; rank 0 evaluates and writes
             return {}
         record = evaluate(setup, outcome, out)
+    if method != "dense":
+        record["method_config"] = json.loads(json.dumps(setup.method_config))
     record.update(method=name, sparsity=sparsity, languages=setup.languages,
                   eval_and_train_seconds_this_run=round(time.time() - started, 1))
     atomic_write_json(result_path, record)

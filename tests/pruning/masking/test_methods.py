@@ -1,6 +1,8 @@
 """Pruning methods over masks (asrprune.pruning.masking) on a tiny model: baselines, DAP, new languages."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -97,6 +99,14 @@ def test_run_method_writes_result_and_report(setup, tmp_path):
     assert (tmp_path / "report" / "wer_vs_sparsity.png").stat().st_size > 0
     assert (tmp_path / "report" / "mask_overlap.png").stat().st_size > 0
     assert "|50%|omp|" in (tmp_path / "report" / "results.md").read_text()
+
+
+def test_finished_run_is_reused_only_with_the_same_method_settings(setup):
+    first = run_method(setup, "omp", 0.5)
+    assert run_method(setup, "omp", 0.5) == first  # same settings: the finished run is reused, not retrained
+    changed = dataclasses.replace(setup, method_config={**setup.method_config, "interval": 3})
+    with pytest.raises(ValueError, match=r"result\.json: .*other method settings \(interval differ\).*own --exp"):
+        run_method(changed, "omp", 0.5)
 
 
 def test_new_language_gets_union_or_closest_pathway(setup):
