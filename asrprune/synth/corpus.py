@@ -12,8 +12,9 @@ The importers read it exactly as they read the real corpora:
   ``transcript/aishell_transcript_v0.8.txt`` (``<uttid> <words separated by spaces>``, sorted);
 - with ``transfer_utts`` (``--transfer-test N``): a transfer test split per language, in a second release of
   the same format (:mod:`asrprune.synth.layouts`: ``cv-corpus-synth-transfer-1.0/<lang>/`` whose ``test.tsv``
-  holds it, ``aishell-synth-transfer/`` for zh), whose voices, rooms, channels and noise kinds come only from
-  settings no train, dev or test clip uses (:mod:`asrprune.synth.conditions`), and whose sentences are new
+  holds it, ``aishell-synth-transfer/`` for zh), whose voice shapes, rooms, channels and noise kinds come only
+  from settings no train, dev or test clip uses (:mod:`asrprune.synth.conditions`), whose variants are the test
+  split's (unseen in training; :mod:`asrprune.synth.voices` says why), and whose sentences are new
   ones made of the other splits' words (so they are all in the lexicon the importer builds);
 - ``out_dir/synth_summary.json``: per language its parameters, utterances, hours, speakers and rooms per split,
   the speakers' voices, the noise kinds used and the vocabulary filter's counts.
@@ -25,12 +26,14 @@ This module plans, renders and resumes the corpus, keeps its summary and provide
 utterances (records): :mod:`asrprune.synth.plan`.
 
 Speakers: a speaker is an espeak-ng voice variant from its split's pool (:func:`asrprune.synth.voices.variant_pools`:
-the installed variants that sound like people, split by family into disjoint train, dev, test and transfer
-pools shared by all languages), with its own base speaking rate (150-200 words/min), pitch (35-65 of espeak's
+the installed variants that sound like people, split by family into disjoint train, dev and held-out pools
+shared by all languages; the test and transfer splits' speakers take the same held-out variants in the same
+order), with its own base speaking rate (150-200 words/min), pitch (35-65 of espeak's
 0-99), vocal tract and intonation (:class:`asrprune.synth.voices.VoiceShape`); each utterance varies the rate by
 up to +-6 % and the pitch by up to +-5 around them, and reads its words in 1-3 spans at different rates.
 Speakers are held out: every split of a language has its own speakers (default 48 train, 8 dev, 8 test, 8
-transfer), utterances go to a split's speakers in turn; a split with more speakers than variants in its pool
+transfer; no train or dev variant speaks in another split), utterances go to a split's speakers in turn; a split
+with more speakers than variants in its pool
 gives a variant to several speakers, each with its own vocal tract. Common Voice metadata is plausible:
 ``client_id`` a 64-hex-digit hash per speaker, age and gender per speaker (gender from the variant), 2-4
 up-votes, fewer down-votes, empty accents/variant/domain/segment as in most real rows.
@@ -272,7 +275,7 @@ def _plan_language(
 ) -> dict[str, list[PlannedUtterance]]:
     """Draw every utterance's content, speaker, voice settings, room, degradation, channel and clip name."""
     seed, counts = params["seed"], params["utterances"]
-    speakers = {split: _plan_speakers(lang, split, params, pools[split]) for split in ALL_SPLITS}
+    speakers = {split: _plan_speakers(lang, split, params, pools) for split in ALL_SPLITS}
     words_per_sentence = tuple(params["words_per_sentence"])
     main_sentences = sentences.make_sentences(
         vocabulary, sum(counts[split] for split in SPLITS), _rng(seed, lang, "sentences"), words_per_sentence
@@ -305,12 +308,18 @@ def _plan_language(
     }
 
 
-def _plan_speakers(lang: str, split: str, params: dict, variants: tuple[tuple[str, str], ...]) -> list[Speaker]:
-    """The split's speakers, voice variants from its pool ``variants`` in a random order (repeated when there
-    are more speakers than variants); ids ``S0001``... numbered over the splits in :data:`ALL_SPLITS` order."""
+def _plan_speakers(
+    lang: str, split: str, params: dict, pools: dict[str, tuple[tuple[str, str], ...]]
+) -> list[Speaker]:
+    """The split's speakers: voice variants from its pool (:data:`asrprune.synth.voices.SPLIT_POOL`) in a random
+    order per language and pool (repeated when there are more speakers than variants), so the test and transfer
+    splits' speaker ``k`` share a variant; everything else about a speaker is drawn per split. Ids ``S0001``...
+    are numbered over the splits in :data:`ALL_SPLITS` order."""
     seed, counts = params["seed"], params["speakers"]
+    pool = voices.SPLIT_POOL[split]
+    variants = pools[pool]
+    order = _rng(seed, lang, "speaker variants", pool).permutation(len(variants))
     rng = _rng(seed, lang, "speakers", split)
-    order = rng.permutation(len(variants))
     first = sum(counts[s] for s in ALL_SPLITS[:ALL_SPLITS.index(split)]) + 1
     speakers = []
     for number in range(counts[split]):
@@ -533,14 +542,15 @@ that the Common Voice and AISHELL importers read it unchanged:
 
 Sentences are 3-10 random words (zh 3-8) from wordfreq's most frequent words, drawn by frequency**0.5 so that
 rarer words occur too. Each language has its own speakers: an espeak voice variant (of ~80 installed ones,
-klatt included, split by family into disjoint train/dev/test/transfer pools), rate, pitch, and a vocal tract
+klatt included, split by family into disjoint train/dev/held-out pools), rate, pitch, and a vocal tract
 and intonation changed with Praat; each sentence is read in 1-3 spans at different rates. dev and test speakers
 are held out from training and from each other. Every clip gets silence padding, a simulated room
 (pyroomacoustics) or none, white, pink, brown, hum or babble noise at a random SNR, and a channel: band-limiting,
-clipping, low-bitrate mp3, level. The transfer test split uses only voices, rooms, channels (gsm, other mp3
-qualities, cut-offs, levels) and noise kinds (blue, crackle) that no train/dev/test clip uses. Same seed and sizes
-give the same corpus; rerunning completes an interrupted run and refuses to mix in different parameters unless
---force.
+clipping, low-bitrate mp3, level. The transfer test split's speakers read with the test speakers' held-out
+variants (so the two compare on the same voices), reshaped with vocal tracts, intonation and rate spans, in
+rooms, channels (gsm, other mp3 qualities, cut-offs, levels) and noise kinds (blue, crackle) that no
+train/dev/test clip uses. Same seed and sizes give the same corpus; rerunning completes an interrupted run and
+refuses to mix in different parameters unless --force.
 
 Sizes: N for every language, or LANG=N,... to override the defaults (de/fr/es/it 600/100/100,
 pl/zh 200/50/100 train/dev/test utterances, no transfer test): about 0.7 h per de/fr/es/it language.

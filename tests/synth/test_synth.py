@@ -102,7 +102,10 @@ def test_speakers_are_held_out(corpus):
         for speaker in summary["languages"][lang]["speakers"]:
             families.setdefault(speaker["split"], set()).add(voices.variant_family(speaker["variant"]))
         assert sorted(families) == sorted(synth.ALL_SPLITS)
-        assert sum(map(len, families.values())) == len(set().union(*families.values()))  # no family in two splits
+        pools = {pool: set().union(*(families[s] for s in synth.ALL_SPLITS if voices.SPLIT_POOL[s] == pool))
+                 for pool in voices.POOL_SHARES}
+        assert sum(map(len, pools.values())) == len(set().union(*pools.values()))  # no family in two pools
+        assert families["transfer"] == families["test"]  # the held-out pool speaks both test splits
 
 
 def test_summary_records_counts_hours_and_parameters(corpus):
@@ -216,10 +219,9 @@ def test_transfer_split_uses_only_settings_training_never_uses(corpus):
     params = summary["languages"]["de"]["params"]
     pools = voices.variant_pools(espeak.installed_variants(), synth._rng(0, "variants"))
     assert set().union(*map(set, pools.values())) <= set(espeak.installed_variants())
-    families = {split: {voices.variant_family(name) for name, _ in pool} for split, pool in pools.items()}
-    for split in synth.SPLITS:
-        assert families[split].isdisjoint(families["transfer"])
-    assert families["train"].isdisjoint(families["dev"] | families["test"])
+    families = {pool: {voices.variant_family(name) for name, _ in variants} for pool, variants in pools.items()}
+    assert families["train"].isdisjoint(families["dev"] | families["held_out"])
+    assert families["dev"].isdisjoint(families["held_out"])
     assert {"klatt"} <= set().union(*families.values()) and len(pools["train"]) >= 30
     plans = synth.planned_utterances(corpus, "de")
     clips = {split: {p.clip for p in split_plans} for split, split_plans in plans.items()}
@@ -243,8 +245,13 @@ def test_transfer_split_uses_only_settings_training_never_uses(corpus):
             used[split]["codecs"].add(channel.codec)
             used[split]["kinds"].add(plan.degradation.kind)
     seen = {key: set().union(*(used[s][key] for s in synth.SPLITS)) for key in used["train"]}
-    for key in ("variants", "rooms", "kinds"):  # rooms: None is a dry (close-talk) clip, in every split alike
+    for key in ("rooms", "kinds"):  # rooms: None is a dry (close-talk) clip, in every split alike
         assert used["transfer"][key] - {None} and (used["transfer"][key] - {None}).isdisjoint(seen[key] - {None}), key
+    # voices: the transfer speakers read with the test speakers' held-out variants, speaker by speaker
+    assert used["transfer"]["variants"].isdisjoint(used["train"]["variants"] | used["dev"]["variants"])
+    speakers = {split: list({p.speaker: None for p in plans[split]}) for split in ("test", "transfer")}
+    assert [s.variant for s in speakers["transfer"]] == [s.variant for s in speakers["test"]]
+    assert [s.shape for s in speakers["transfer"]] != [s.shape for s in speakers["test"]]
     assert used["transfer"]["codecs"] == {"mp3"}  # at quality bands no seen clip uses
     for condition in conditions.CONDITIONS:
         for room, _ in synth.room_bank(0, condition):
