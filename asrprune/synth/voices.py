@@ -119,9 +119,31 @@ def draw_voice_shape(rng: np.random.Generator, condition: str) -> VoiceShape:
     )
 
 
+def bounded_pitch_range_factor(sound: parselmouth.Sound, factor: float) -> float:
+    """``factor``, lowered where needed so that "Change gender" keeps ``sound``'s lowest pitch at or above
+    :data:`PITCH_FLOOR_HZ`. Praat widens the pitch contour on a log scale around its median: a point at ``f`` Hz
+    goes to ``median * (f / median) ** factor``. A voice that dips far below its median (a creaky phrase end)
+    then reaches a few tens of Hz, and there Praat's overlap-add resynthesis never returns (an Italian f3 clip with
+    median 229 Hz and lowest 81 Hz hung at factor 1.58 and finished at 1.55, while holding Python's GIL, so the
+    whole synthesis stopped). The pitch analysis is Praat's own, with the floor, ceiling and time step (0.8 /
+    floor) that "Change gender" uses."""
+    if factor <= 1.0:
+        return factor
+    pitch = sound.to_pitch(time_step=0.8 / PITCH_FLOOR_HZ, pitch_floor=PITCH_FLOOR_HZ, pitch_ceiling=PITCH_CEILING_HZ)
+    voiced = pitch.selected_array["frequency"]
+    voiced = voiced[voiced > 0]
+    if voiced.size == 0:
+        return factor
+    median, lowest = float(np.median(voiced)), float(voiced.min())
+    if lowest >= median or median <= PITCH_FLOOR_HZ:
+        return factor if median > PITCH_FLOOR_HZ else 1.0
+    return min(factor, float(np.log(median / PITCH_FLOOR_HZ) / np.log(median / lowest)))
+
+
 def change_voice(speech: np.ndarray, sample_rate: int, shape: VoiceShape, seed: int) -> np.ndarray:
     """``speech`` (float, (samples,), at ``sample_rate`` Hz) through Praat's "Change gender" with ``shape``'s
-    formant shift ratio and pitch range factor, pitch median and duration unchanged; float32, same length.
+    formant shift ratio and pitch range factor (bounded by :func:`bounded_pitch_range_factor`), pitch median and
+    duration unchanged; float32, same length.
     Praat's random numbers are seeded with ``seed`` (0 .. :data:`MAX_PRAAT_SEED`), so the result is a function
     of the arguments.
 
@@ -136,7 +158,7 @@ def change_voice(speech: np.ndarray, sample_rate: int, shape: VoiceShape, seed: 
         try:
             changed = parselmouth.praat.call(
                 sound, "Change gender", PITCH_FLOOR_HZ, PITCH_CEILING_HZ, shape.formant_shift_ratio, 0.0,
-                shape.pitch_range_factor, 1.0,
+                bounded_pitch_range_factor(sound, shape.pitch_range_factor), 1.0,
             )
         except parselmouth.PraatError as error:
             if "--undefined--" not in str(error):

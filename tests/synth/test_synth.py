@@ -403,3 +403,38 @@ def test_every_pool_gets_both_genders_and_the_klatt_voices_are_separate_families
             assert {gender for _, gender in pool} == {"female", "male"}, (seed, split)
     klatt = [name for name, _ in variants if name.startswith("klatt")]
     assert len(klatt) >= 2 and len({voices.variant_family(name) for name in klatt}) == len(klatt)
+
+
+def _buzz_with_a_dip(seconds_at: tuple[tuple[float, float], ...]) -> np.ndarray:
+    """A harmonic buzz whose pitch is ``hz`` for ``seconds`` in turn, at 22.05 kHz."""
+    f0 = np.concatenate([np.full(int(seconds * RATE), hz) for seconds, hz in seconds_at])
+    phase = np.cumsum(2 * np.pi * f0 / RATE)
+    return (0.3 * sum(np.sin(k * phase) / k for k in range(1, 20))).astype(np.float32)
+
+
+def test_pitch_range_widening_stops_at_the_pitch_floor():
+    import parselmouth
+    sound = parselmouth.Sound(_buzz_with_a_dip(((0.6, 230.0), (0.3, 80.0), (0.6, 230.0))).astype(np.float64), RATE)
+    bounded = voices.bounded_pitch_range_factor(sound, 1.7)
+    assert bounded == pytest.approx(np.log(230 / voices.PITCH_FLOOR_HZ) / np.log(230 / 80), rel=0.03)
+    assert voices.bounded_pitch_range_factor(sound, 1.1) == 1.1  # stays above the floor: unchanged
+    assert voices.bounded_pitch_range_factor(sound, 0.6) == 0.6  # narrowing never lowers the floor
+    assert voices.bounded_pitch_range_factor(parselmouth.Sound(np.zeros(RATE), RATE), 1.7) == 1.7  # no voice
+
+
+def test_change_voice_finishes_on_the_clip_that_hung_praat():
+    """The Italian f3 reading that made Praat's "Change gender" loop forever at pitch range factor 1.62 (it dips
+    to 81 Hz under a 229 Hz median); in a child process, so a hang fails the test instead of the suite."""
+    import subprocess
+    import sys
+    code = """
+import numpy as np
+from asrprune.synth import espeak, voices
+text = ('<speak><prosody rate="82%">sua lettera vengono opere prospettiva è sa</prosody> '
+        '<prosody rate="79%">lavorare dovrebbero particolare</prosody></speak>')
+speech = espeak.espeak_speech(text, "it+f3", 200, 63, ssml=True)
+out = voices.change_voice(speech, espeak.ESPEAK_SAMPLE_RATE, voices.VoiceShape(0.8858, 1.6175), seed=14617466)
+assert out.shape == speech.shape and np.isfinite(out).all()
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
