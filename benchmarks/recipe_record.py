@@ -1,7 +1,8 @@
 """Collect what a mini-recipe run produced into one committed result file with its provenance record.
 
 Reads, from a finished ``recipes/mini/run.sh`` run: the stage start times that the recipe's log() wrote
-(``<exp>/recipe_times.tsv``), the test table (``<exp>/RESULTS.md``), the training summary
+(``<exp>/recipe_times.tsv``), the test table (``<exp>/RESULTS.md``), the transfer-test table with its ratios to the
+test set (``<exp>/RESULTS_transfer.md``, when the corpus has a transfer split), the training summary
 (``<exp>/train_summary.json``), the pruned-model table (``<exp>/pathways/results/results.md``) and the corpus
 summary (``corpora/.../synth_summary.json`` when present); writes them with the commit, machine, date, checkpoint hash
 and what else was running into ``--out`` (JSON) and prints the stage durations.
@@ -43,10 +44,12 @@ def main() -> None:
     stages = stage_durations(times, end)
     summaries = sorted(Path(args.recipe, "corpora").glob("synth_summary.json"))
     pruned = exp / "pathways" / "results" / "results.md"
+    transfer = exp / "RESULTS_transfer.md"
     record = {
         "wall_seconds": args.wall_seconds,
         "stages": stages[:-1],
         "results": (exp / "RESULTS.md").read_text(encoding="utf-8"),
+        "transfer_results": transfer.read_text(encoding="utf-8") if transfer.exists() else None,
         "train_summary": json.loads((exp / "train_summary.json").read_text(encoding="utf-8")),
         "pruned_results": pruned.read_text(encoding="utf-8") if pruned.exists() else None,
         "corpus": json.loads(summaries[0].read_text(encoding="utf-8")) if summaries else None,

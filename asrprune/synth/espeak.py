@@ -16,27 +16,23 @@ from asrprune.errors import InputError
 
 ESPEAK_SAMPLE_RATE = 22050  # Hz, of ``espeak-ng --stdout``
 
-# espeak-ng voice variants that sound like (synthetic) people, with their gender; robots, whisper and
-# croak variants are left out. Only the installed ones are used.
-VOICE_VARIANTS = (
-    *((f"m{n}", "male") for n in range(1, 9)),
-    *((f"f{n}", "female") for n in range(1, 6)),
-    ("klatt", "male"), ("klatt2", "male"), ("klatt3", "male"), ("klatt4", "male"),
-    ("michel", "male"), ("miguel", "male"),
-    ("anika", "female"), ("steph", "female"), ("linda", "female"), ("Andrea", "female"),
-    ("belinda", "female"), ("Annie", "female"),
-)
-
-
 class EspeakError(InputError):
     """espeak-ng is missing, failed, or gave unusable output; the message says which and why."""
 
 
 def installed_variants() -> tuple[tuple[str, str], ...]:
-    """The (variant, gender) pairs of :data:`VOICE_VARIANTS` that ``espeak-ng --voices=variant`` lists."""
-    listing = _run_espeak(["--voices=variant"], b"").decode("utf-8", "replace")
-    installed = {word.removeprefix("!v/") for word in listing.split() if word.startswith("!v/")}
-    return tuple((name, gender) for name, gender in VOICE_VARIANTS if name in installed)
+    """Every (variant, gender) pair ``espeak-ng --voices=variant`` lists, in its order: the variant's file name
+    (``m3``, ``klatt2``; what ``-v <lang>+<variant>`` takes) and ``male`` or ``female`` from its Age/Gender
+    column (``--/M``, ``70/F``)."""
+    listing = _run_espeak(["--voices=variant"], b"").decode("utf-8", "replace").splitlines()
+    variants = []
+    for line in listing[1:]:  # the first line is the header
+        fields = line.split()
+        files = [field for field in fields if field.startswith("!v/")]
+        if len(fields) >= 3 and files:
+            gender = "female" if fields[2].endswith("/F") else "male"
+            variants.append((files[0].removeprefix("!v/"), gender))
+    return tuple(variants)
 
 
 def espeak_version() -> str:
@@ -45,10 +41,13 @@ def espeak_version() -> str:
     return words[words.index("text-to-speech:") + 1] if "text-to-speech:" in words else " ".join(words)
 
 
-def espeak_speech(text: str, voice: str, rate_wpm: int, pitch: int) -> np.ndarray:
+def espeak_speech(text: str, voice: str, rate_wpm: int, pitch: int, ssml: bool = False) -> np.ndarray:
     """espeak-ng's reading of ``text`` with ``voice`` (e.g. ``de+m3``) at ``rate_wpm`` words per minute and
-    ``pitch`` (0-99): float32 (samples,) at :data:`ESPEAK_SAMPLE_RATE` (22.05 kHz)."""
-    wav = _run_espeak(["-v", voice, "-s", str(rate_wpm), "-p", str(pitch), "--stdin", "--stdout"], text.encode())
+    ``pitch`` (0-99): float32 (samples,) at :data:`ESPEAK_SAMPLE_RATE` (22.05 kHz). ``ssml``: ``text`` is SSML
+    (espeak-ng ``-m``), e.g. with ``<prosody rate="80%">`` spans."""
+    markup = ["-m"] if ssml else []
+    wav = _run_espeak(["-v", voice, "-s", str(rate_wpm), "-p", str(pitch), *markup, "--stdin", "--stdout"],
+                      text.encode())
     samples, sample_rate = soundfile.read(io.BytesIO(wav), dtype="float32")
     if sample_rate != ESPEAK_SAMPLE_RATE or samples.ndim != 1 or len(samples) == 0:
         raise EspeakError(

@@ -8,6 +8,10 @@
   ``wav/<split>/<speaker>/BAC009<speaker>W<4 digits>.wav`` (16 kHz, 16-bit, mono) and
   ``transcript/aishell_transcript_v0.8.txt`` (``<uttid> <words separated by spaces>``, sorted).
 
+The transfer test split is a second release of each format, ``<out_dir>/cv-corpus-synth-transfer-1.0/<lang>/``
+and ``<out_dir>/aishell-synth-transfer/data_aishell/``, whose test split holds it (train and dev are empty), so
+the importers read it as they read any release.
+
 A layout names the clips, writes each clip and, once all are made, the index files. Every file is written
 under a temporary name and renamed, so an interrupted run leaves no partial file under the final name.
 """
@@ -25,6 +29,7 @@ from asrprune.synth import sentences
 from asrprune.synth.plan import PlannedUtterance, Speaker
 
 CV_RELEASE = "cv-corpus-synth-1.0"
+CV_TRANSFER_RELEASE = "cv-corpus-synth-transfer-1.0"
 CV_HEADER = (
     "client_id", "path", "sentence_id", "sentence", "sentence_domain", "up_votes", "down_votes",
     "age", "gender", "accents", "variant", "locale", "segment",
@@ -34,6 +39,7 @@ CV_AGES = ("teens", "twenties", "thirties", "fourties", "fifties", "sixties", ""
 CV_GENDERS = {"male": "male_masculine", "female": "female_feminine"}
 MP3_COMPRESSION_LEVEL = 0.8  # LAME VBR ~55 kb/s, low-pass ~15 kHz (0.9 would cut at 7.5 kHz, below 16 kHz Nyquist)
 AISHELL_ROOT = Path("aishell-synth") / "data_aishell"
+AISHELL_TRANSFER_ROOT = Path("aishell-synth-transfer") / "data_aishell"
 AISHELL_TRANSCRIPT = Path("transcript") / "aishell_transcript_v0.8.txt"
 AISHELL_SAMPLE_RATE = 16000
 
@@ -44,9 +50,9 @@ class CommonVoiceLayout:
     sample_rate = CV_SAMPLE_RATE
     format_name = "commonvoice-v17"
 
-    def __init__(self, out_dir: Path, lang: str):
+    def __init__(self, out_dir: Path, lang: str, transfer: bool = False):
         self.lang = lang
-        self.root = out_dir / CV_RELEASE / lang
+        self.root = out_dir / (CV_TRANSFER_RELEASE if transfer else CV_RELEASE) / lang
 
     def clip_names(self, speakers_per_utterance: dict[str, list[Speaker]], rng: np.random.Generator) -> dict:
         """``clips/common_voice_<lang>_<8 digits>.mp3`` per utterance: increasing numbers with random gaps (as
@@ -105,8 +111,8 @@ class AishellLayout:
     sample_rate = AISHELL_SAMPLE_RATE
     format_name = "aishell-1"
 
-    def __init__(self, out_dir: Path, lang: str):
-        self.root = out_dir / AISHELL_ROOT
+    def __init__(self, out_dir: Path, lang: str, transfer: bool = False):
+        self.root = out_dir / (AISHELL_TRANSFER_ROOT if transfer else AISHELL_ROOT)
 
     def clip_names(self, speakers_per_utterance: dict[str, list[Speaker]], rng: np.random.Generator) -> dict:
         """``wav/<split>/<speaker>/BAC009<speaker>W<n>.wav``, ``n`` counting each speaker's utterances from 1."""
@@ -136,9 +142,10 @@ class AishellLayout:
 CorpusLayout = CommonVoiceLayout | AishellLayout
 
 
-def layout_for(out_dir: Path, lang: str) -> CorpusLayout:
-    """The format ``lang`` is written in under ``out_dir``: AISHELL-1 for Hanzi languages, else Common Voice."""
-    return (AishellLayout if get_language(lang).script == "hanzi" else CommonVoiceLayout)(out_dir, lang)
+def layout_for(out_dir: Path, lang: str, transfer: bool = False) -> CorpusLayout:
+    """The format ``lang`` is written in under ``out_dir``: AISHELL-1 for Hanzi languages, else Common Voice;
+    ``transfer``: the transfer test split's release."""
+    return (AishellLayout if get_language(lang).script == "hanzi" else CommonVoiceLayout)(out_dir, lang, transfer)
 
 
 def write_text(path: Path, content: str) -> None:

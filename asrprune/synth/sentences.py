@@ -31,6 +31,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import re
+from typing import Collection
 
 import numpy as np
 import wordfreq
@@ -110,8 +111,10 @@ def make_sentences(
     count: int,
     rng: np.random.Generator,
     words_per_sentence: tuple[int, int] | None = None,
+    exclude: Collection[tuple[str, ...]] = frozenset(),
 ) -> list[tuple[str, ...]]:
-    """Draw ``count`` distinct sentences, each a tuple of words, ``words_per_sentence`` = (min, max) inclusive.
+    """Draw ``count`` distinct sentences, each a tuple of words, ``words_per_sentence`` = (min, max) inclusive,
+    none of them in ``exclude``.
 
     Raises ``ValueError`` if the vocabulary cannot give ``count`` distinct sentences within
     ``MAX_DRAWS_PER_SENTENCE * count`` draws.
@@ -125,13 +128,28 @@ def make_sentences(
             break
         length = int(rng.integers(low, high + 1))
         indices = rng.choice(len(vocabulary.words), size=length, p=vocabulary.probabilities)
-        sentences.setdefault(tuple(vocabulary.words[i] for i in indices), None)
+        sentence = tuple(vocabulary.words[i] for i in indices)
+        if sentence not in exclude:
+            sentences.setdefault(sentence, None)
     if len(sentences) < count:
         raise ValueError(
             f"{vocabulary.lang}: only {len(sentences)} distinct sentences of {low}-{high} words from "
             f"{len(vocabulary.words)} words; {count} requested"
         )
     return list(sentences)
+
+
+def restrict_vocabulary(vocabulary: Vocabulary, words: Collection[str]) -> Vocabulary:
+    """``vocabulary`` with only those of its words that are in ``words``, probabilities renormalised (the
+    transfer test split draws from the words of the other splits, so every word it holds is in the lexicon the
+    importer builds from them). Raises ``ValueError`` if none is left."""
+    keep = np.array([word in words for word in vocabulary.words])
+    if not keep.any():
+        raise ValueError(f"{vocabulary.lang}: none of the {len(vocabulary.words)} vocabulary words is among "
+                         f"the {len(words)} given")
+    probabilities = vocabulary.probabilities[keep]
+    return Vocabulary(vocabulary.lang, tuple(np.array(vocabulary.words, dtype=object)[keep]),
+                      probabilities / probabilities.sum(), vocabulary.dropped)
 
 
 def default_words_per_sentence(lang: str) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from asrprune.scoring.error_rates import (
     score_phones,
     score_words,
 )
+from asrprune.scoring.report import ratio_table
 from asrprune.scoring.result_table import ResultRow, markdown_table, read_results, write_results
 
 
@@ -121,6 +122,22 @@ def test_markdown_table_exact_text():
         "|---|---|---|---|---|---|---|---|---|---|\n"
         "|test_de|wer|2|6|66.7|16.7|16.7|0.0|33.3|50.0|\n"
         "|test_zh|cer|1|4|100.0|0.0|0.0|0.0|0.0|0.0|\n"
+    )
+
+
+def test_ratio_table_divides_error_rates_per_language_and_metric():
+    def row(dataset, errors, metric="PER (greedy)"):
+        return ResultRow(dataset, metric, ErrorCounts(sentences=1, sentence_errors=1, ref_units=100,
+                                                      correct=100 - errors, substitutions=errors))
+
+    rows = [row("test_de", 10), row("transfer_de", 25), row("test_fr", 20), row("transfer_fr", 30),
+            row("test_es", 5), row("test_de", 40, "WER (lexicon beam)")]
+    assert ratio_table(rows, "transfer", "test") == (
+        "| language | metric | test Err | transfer Err | ratio |\n"
+        "|---|---|---|---|---|\n"
+        "| de | PER (greedy) | 10.0 | 25.0 | 2.50 |\n"
+        "| fr | PER (greedy) | 20.0 | 30.0 | 1.50 |\n"
+        "| mean | PER (greedy) | 15.0 | 27.5 | 1.83 |\n"
     )
 
 
