@@ -14,7 +14,8 @@ Per utterance, in this order (each setting drawn by :func:`draw_channel`, applie
 
 Seen channels (train, dev, test) use no codec or mp3; unseen ones (transfer) mp3 at quality bands no seen
 clip uses. gsm is in neither default set: as a third of the training clips' codec it cost the mini model about 7
-points of test PER (benchmarks/results/corpus_v2_calibration2/); a harder corpus can add it to :data:`CODECS`. Cut-offs, clipping drive, mp3 quality and level are
+points of test PER (benchmarks/results/corpus_v2_calibration2/); a harder corpus can add it to :data:`CODECS`.
+Cut-offs, clipping drive, mp3 quality and level are
 :class:`asrprune.synth.conditions.Interleaved` ranges. All steps are deterministic functions of the settings.
 (The Common Voice clips the corpus finally writes are an mp3 encoding on top, as real uploads are.)
 """

@@ -548,7 +548,7 @@ are held out from training and from each other. Every clip gets silence padding,
 (pyroomacoustics) or none, white, pink, brown, hum or babble noise at a random SNR, and a channel: band-limiting,
 clipping, low-bitrate mp3, level. The transfer test split's speakers read with the test speakers' held-out
 variants (so the two compare on the same voices), reshaped with vocal tracts, intonation and rate spans, in
-rooms, channels (gsm, other mp3 qualities, cut-offs, levels) and noise kinds (blue, crackle) that no
+rooms, channels (mp3 qualities, cut-offs, clipping drives, levels) and noise kinds (blue, crackle) that no
 train/dev/test clip uses. Same seed and sizes give the same corpus; rerunning completes an interrupted run and
 refuses to mix in different parameters unless --force.
 

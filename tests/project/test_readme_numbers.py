@@ -45,6 +45,9 @@ ALLOWED: list[tuple[str, str]] = [
     (r"speed perturbation\s+0\.9/1\.0/1\.1", "speed perturbation factors (configuration)"),
     (r"preserved\s+ratios\s+0\.8/0\.6/0\.5", "AutoDFP's target ratios (configuration)"),
     (r"CPython 3\.11", "a Python version"),
+    (r"target\s+for\s+this\s+command,\s+16 minutes", "the mini recipe's time limit the speed issue sets (a requirement)"),
+    (r"60 % for training, 10 % for dev, 30 % held\s+out", "the corpus's voice pool shares (configuration)"),
+    (r"RT60 0\.15-0\.5 s,\s+talker-microphone distance 0\.3-1\.5 m", "the corpus's room ranges (configuration)"),
 ]
 
 

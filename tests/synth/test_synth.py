@@ -225,7 +225,8 @@ def test_transfer_split_uses_only_settings_training_never_uses(corpus):
     assert {"klatt"} <= set().union(*families.values()) and len(pools["train"]) >= 30
     plans = synth.planned_utterances(corpus, "de")
     clips = {split: {p.clip for p in split_plans} for split, split_plans in plans.items()}
-    assert len(clips["test"]) == params["utterances"]["test"] and len(clips["transfer"]) == params["utterances"]["transfer"]
+    for split in ("test", "transfer"):
+        assert len(clips[split]) == params["utterances"][split]
     used = {split: {"variants": set(), "rooms": set(), "codecs": set(), "kinds": set()} for split in plans}
     for split, split_plans in plans.items():
         condition = conditions.SPLIT_CONDITION[split]

@@ -98,7 +98,8 @@ def seed_table(rows: list[dict]) -> str | None:
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault((row["method"], row["metric"], row["preserve"]), []).append(row)
-    lines = ["| method | preserved ratio | seeds | mean PER (mean ± std) | range | per seed |", "|---|---|---|---|---|---|"]
+    lines = ["| method | preserved ratio | seeds | mean PER (mean ± std) | range | per seed |",
+             "|---|---|---|---|---|---|"]
     for (method, metric, preserve), group in groups.items():
         if len(group) < 2:
             continue
