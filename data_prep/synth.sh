@@ -5,8 +5,9 @@
 #            as a CommonVoice release, zh as an AISHELL-1 folder
 #   stage 2  import each language into <data>/{train,dev,test}_<lang>/ and <data>/lang_<lang>/ with the importer
 #            of its format (asrprune prep-commonvoice or prep-aishell)
-#   with --transfer_utts N (N > 0): stage 1 also synthesises a transfer test set per language whose voices, rooms,
-#            channels and noise no other split uses (a second release: cv-corpus-synth-transfer-1.0/,
+#   with --transfer_utts N (N > 0): stage 1 also synthesises a transfer test set per language, spoken by the test
+#            split's held-out voices with vocal tracts, rooms, channels and noise no other split uses (a second
+#            release: cv-corpus-synth-transfer-1.0/,
 #            aishell-synth-transfer/), stage 2 imports it into <data>/transfer/test_<lang>/, linked as
 #            <data>/transfer_<lang> (its own name in decoding folders and result tables)
 set -euo pipefail

@@ -2,7 +2,7 @@
 # Mini recipe (the README's main command): synthesise a small de/fr/es/it corpus in CommonVoice format, import it
 # into Kaldi data directories with IPA phone transcripts, train one multilingual phone-CTC conformer, decode every
 # language's test set and score it, then prune it to 70 % with Dynamic ASR Pathways. Runs on one 2-core CPU machine
-# in about 35 minutes (README: the latest fresh-clone run and its stage times); every stage is resumable.
+# in about 30 minutes (README: the latest fresh-clone run and its stage times); every stage is resumable.
 #   stage 1  synthesise the corpus with espeak-ng (corpora/): ../../data_prep/synth.sh
 #   stage 2  import it with the CommonVoice importer (data/): ../../data_prep/synth.sh
 #   stages 3-6  inventory, train, decode, report: see ../asr.sh
