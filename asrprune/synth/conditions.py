@@ -3,8 +3,9 @@
 The transfer test split measures how a model trained on the synthetic corpus does on voices, rooms and channels
 it never heard. Every random setting of the corpus therefore belongs to one condition:
 
-- discrete settings (espeak voice variants, noise kinds, codecs, dry recordings) are split into disjoint sets
-  by the module that owns them;
+- discrete settings (noise kinds, codecs, dry recordings) are split into disjoint sets by the module that owns
+  them; espeak voice variants are split between training and the two test splits, which share theirs
+  (:mod:`asrprune.synth.voices` says why);
 - a continuous setting (a formant shift ratio, a reverberation time in seconds, a cut-off in Hz, ...) is an
   :class:`Interleaved` range: its interval is cut into an odd number of equal bands, the even-numbered ones
   (first, third, ...) seen and the others unseen. The transfer split's values then lie in the gaps between the
