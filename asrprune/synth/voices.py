@@ -8,7 +8,7 @@
   voice. The pools are the same for every language: the corpus trains one multilingual model, and a voice heard
   in one language's training set is not unseen in another's test set.
 - Why the test and transfer splits share their variants: how hard a variant is to recognise varies far more
-  between variants (per-variant PER 9-31 % on one model, calibrations 3 and 4 of the corpus) than the recording
+  between variants (per-variant PER 9-31 % on one model, calibration 4 of the corpus) than the recording
   conditions the transfer split changes, and with eight speakers per split the luck of which families land in
   which pool decided the transfer ratio (1.48 in one draw, 1.16 in the next). Both test splits' voices are unseen
   in training either way; the transfer split's speaker ``k`` reads with test speaker ``k``'s variant but its own
@@ -135,9 +135,9 @@ def bounded_pitch_range_factor(sound: parselmouth.Sound, factor: float) -> float
     if voiced.size == 0:
         return factor
     median, lowest = float(np.median(voiced)), float(voiced.min())
-    if lowest >= median or median <= PITCH_FLOOR_HZ:
-        return factor if median > PITCH_FLOOR_HZ else 1.0
-    return min(factor, float(np.log(median / PITCH_FLOOR_HZ) / np.log(median / lowest)))
+    if lowest >= median:  # a flat contour: widening moves nothing
+        return factor
+    return min(factor, max(1.0, float(np.log(median / PITCH_FLOOR_HZ) / np.log(median / lowest))))
 
 
 def change_voice(speech: np.ndarray, sample_rate: int, shape: VoiceShape, seed: int) -> np.ndarray:

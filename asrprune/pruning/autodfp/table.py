@@ -35,7 +35,7 @@ def model_row(checkpoint: Path, decode_dir: Path, langs: list[str]) -> dict:
     summary = _read_json(Path(str(checkpoint) + ".json"))
     row = {
         "model": checkpoint.stem, "method": summary["method"], "metric": summary["metric"],
-        "preserve": summary["preserve"], "seed": summary.get("seed", 0),
+        "preserve": summary["preserve"], "seed": summary["seed"],
         "achieved_ratio": summary["achieved_ratio"], "params": summary["params"],
         "size_mb": round(checkpoint.stat().st_size / 1e6, 2), "macs_m": round(summary["macs"] / 1e6, 1),
         "search_seconds": summary["search_seconds"], "distortion": summary["distortion"], "per": {},
@@ -83,12 +83,17 @@ def write_table(checkpoints: list[Path], decode_dir: Path, langs: list[str], out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
-    seeds, seeds_path = seed_table(rows), out.with_name(f"{out.stem}_seeds.md")
+    seeds, seeds_path = seed_table(rows), seed_table_path(out)
     if seeds is None:
         seeds_path.unlink(missing_ok=True)  # an earlier run's, for other models
     else:
         seeds_path.write_text(seeds, encoding="utf-8")
     return rows
+
+
+def seed_table_path(out: Path) -> Path:
+    """Where :func:`write_table` writes the seed table of the table ``out``."""
+    return out.with_name(f"{out.stem}_seeds.md")
 
 
 def seed_table(rows: list[dict]) -> str | None:
@@ -103,8 +108,9 @@ def seed_table(rows: list[dict]) -> str | None:
     for (method, metric, preserve), group in groups.items():
         if len(group) < 2:
             continue
-        pers = [r["mean_per"] for r in sorted(group, key=lambda r: r["seed"])]
-        per_seed = ", ".join(f"{r['seed']}: {r['mean_per']:.2f}" for r in sorted(group, key=lambda r: r["seed"]))
+        group = sorted(group, key=lambda r: r["seed"])
+        pers = [r["mean_per"] for r in group]
+        per_seed = ", ".join(f"{r['seed']}: {r['mean_per']:.2f}" for r in group)
         lines.append(f"| {method} | {metric} {preserve} | {len(pers)} | {statistics.mean(pers):.2f} ± "
                      f"{statistics.stdev(pers):.2f} | {min(pers):.2f}-{max(pers):.2f} | {per_seed} |")
     return "\n".join(lines) + "\n" if len(lines) > 2 else None
@@ -115,7 +121,7 @@ def run_cli(args: argparse.Namespace) -> None:
         decode_missing([Path(c) for c in args.checkpoints], Path(args.decode_dir), Path(args.data), args.langs.split())
     write_table([Path(c) for c in args.checkpoints], Path(args.decode_dir), args.langs.split(), Path(args.out))
     print(Path(args.out).read_text(encoding="utf-8"), end="")
-    seeds = Path(args.out).with_name(f"{Path(args.out).stem}_seeds.md")
+    seeds = seed_table_path(Path(args.out))
     if seeds.exists():
         print(seeds.read_text(encoding="utf-8"), end="")
 
