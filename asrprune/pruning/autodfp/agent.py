@@ -35,6 +35,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3 import SAC
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 
 from asrprune.model.conformer_layout import KINDS
@@ -223,11 +224,44 @@ def _set_global_rng_states(state: dict) -> None:
     random.setstate(state["python"])
 
 
+# How an episode's reward reaches the agent's decisions (``search(credit=...)``).
+CREDITS = ("episode", "terminal")
+
+
+class EpisodeCredit(BaseCallback):
+    """AMC's credit assignment (He et al., 2018): every layer decision of an episode is stored with that episode's
+    reward, and the critic regresses it without bootstrapping (``gamma = 0``), so each decision is judged by the plan
+    it was part of, not through 17 zero-reward steps. Rewards are standardised by the mean and standard deviation
+    of all episodes so far (AMC subtracts a moving baseline): plans differ by a few tenths of the uniform-L1
+    distortion, too little against SAC's entropy bonus to steer the policy unscaled.
+
+    Runs at the end of every episode, before SAC's gradient steps (``train_freq=(1, "episode")``); all stored
+    rewards are rewritten from ``env.rewards``, so nothing beyond the environment's history is needed to resume."""
+
+    def __init__(self, env: PruningEnv, steps: int):
+        super().__init__()
+        self.env, self.steps = env, steps
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        rewards = np.asarray(self.env.rewards, dtype=np.float32)
+        scaled = (rewards - rewards.mean()) / max(float(rewards.std()), 1e-3)
+        buffer = self.model.replay_buffer
+        stored = buffer.buffer_size if buffer.full else buffer.pos
+        buffer.rewards[:stored, 0] = np.repeat(scaled, self.steps)[:stored]
+
+
 def search(module, budget: Budget, distortion, episodes: int = 200, warmup_episodes: int = 40,
-           seed: int = 0, state: SearchState | None = None, reconstruction=None) -> SearchResult:
+           seed: int = 0, state: SearchState | None = None, reconstruction=None,
+           credit: str = "episode") -> SearchResult:
     """Run SAC for ``episodes`` episodes (the first ``warmup_episodes`` with random actions) on ``module`` under
     ``budget``; ``distortion(model) -> float`` scores a pruned ConformerCTC. ``episodes + 1`` plans are evaluated
     (the final deterministic policy's episode too). Deterministic for a given seed on one thread.
+
+    ``credit``: ``"episode"`` (:class:`EpisodeCredit`, the default) or ``"terminal"`` (the reward on the episode's
+    last step only, discounted by 0.99 back through the layers, one gradient step per layer; the earlier agent).
 
     With ``state``, the search is saved after every episode and a saved search is continued. SAC learns one
     episode per ``learn`` call (``reset_num_timesteps=False``: the step counter, the warm-up and the last
@@ -237,6 +271,8 @@ def search(module, budget: Budget, distortion, episodes: int = 200, warmup_episo
     sampling; NumPy's global one: replay-buffer batches; the action space's: warm-up actions; Python's). ``SAC.load``
     re-seeds them all (``_setup_model``), so they are restored after it; the resumed search is then bit-exact.
     """
+    if credit not in CREDITS:
+        raise ValueError(f"credit {credit!r}: choose one of {CREDITS}")
     started = time.perf_counter()
     torch.manual_seed(seed)
     env = _environment(module, budget, distortion, reconstruction)
@@ -245,8 +281,10 @@ def search(module, budget: Budget, distortion, episodes: int = 200, warmup_episo
     if saved is None:
         # The buffer holds every transition of the search (SB3's default preallocates a million, ~100 MB, and
         # would have to be written with every saved state); it never fills up, so its size changes nothing.
-        agent = SAC("MlpPolicy", env, learning_starts=warmup_episodes * steps, batch_size=128, gamma=0.99,
-                    train_freq=1, gradient_steps=1, learning_rate=1e-3, policy_kwargs={"net_arch": [64, 64]},
+        schedule = (dict(gamma=0.0, train_freq=(1, "episode"), gradient_steps=-1) if credit == "episode"
+                    else dict(gamma=0.99, train_freq=1, gradient_steps=1))
+        agent = SAC("MlpPolicy", env, learning_starts=warmup_episodes * steps, batch_size=128, **schedule,
+                    learning_rate=1e-3, policy_kwargs={"net_arch": [64, 64]},
                     buffer_size=(episodes + 1) * steps, seed=seed, device="cpu", verbose=0)
         before = 0.0
     else:
@@ -256,8 +294,9 @@ def search(module, budget: Budget, distortion, episodes: int = 200, warmup_episo
         _set_global_rng_states(saved["rng"])
         agent.action_space.np_random.bit_generator.state = saved["action_rng"]
     agent.set_logger(Logger(folder=None, output_formats=[]))  # SB3's default logger makes a /tmp/SB3-* folder per run
+    callback = EpisodeCredit(env, steps) if credit == "episode" else None
     while len(env.rewards) < episodes:
-        agent.learn(total_timesteps=steps, reset_num_timesteps=False)
+        agent.learn(total_timesteps=steps, reset_num_timesteps=False, callback=callback)
         if state is not None:
             model, buffer = io.BytesIO(), io.BytesIO()
             agent.save(model)

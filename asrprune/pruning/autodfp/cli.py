@@ -25,7 +25,8 @@ from asrprune.cli_options import add_checkpoint, add_out, add_seed
 from asrprune.files import atomic_write_json, read_json
 from asrprune.model.conformer_layout import encoder_layers
 from asrprune.model.store import save_model
-from asrprune.pruning.autodfp.agent import STATE_FEATURES, SearchState, random_search, search, write_episode_log
+from asrprune.pruning.autodfp.agent import (CREDITS, STATE_FEATURES, SearchState, random_search, search,
+                                           write_episode_log)
 from asrprune.pruning.autodfp.baselines import uniform_plan
 from asrprune.pruning.autodfp.budget import METRICS, REFERENCE_FRAMES, Budget, minimum_widths
 from asrprune.pruning.autodfp.distortion import OutputDistortion, calibration_features, synthetic_features
@@ -40,11 +41,13 @@ METHODS = ("agent", "random", "l1", "merge")
 
 def autodfp(checkpoint: str | Path, method: str, preserve: float, out: str | Path, metric: str = "params+flops",
             episodes: int = 300, seed: int = 0, utterances: int = 8, calibration: str | Path | None = None,
-            latency_table: str | Path | None = None, reconstruction: str | None = None) -> dict:
+            latency_table: str | Path | None = None, reconstruction: str | None = None,
+            credit: str = "episode") -> dict:
     """Prune ``checkpoint`` with ``method`` to ``preserve`` (ratio of ``metric``), save to ``out``, return and
     write the summary (widths, strengths, ratios, MACs, parameters, distortion, search seconds). The latency
     metric reads its table from ``latency_table`` or measures it there (:func:`.latency.load_or_measure`).
-    ``reconstruction``: the compensation modes (:func:`.reconstruction.reconstruction_modes`; None: its default)."""
+    ``reconstruction``: the compensation modes (:func:`.reconstruction.reconstruction_modes`; None: its default);
+    ``credit``: how the agent's episode reward reaches its decisions (:func:`.agent.search`)."""
     if method not in METHODS:
         raise ValueError(f"--method {method!r}: choose one of {METHODS}")
     settings = dict(checkpoint=str(checkpoint), method=method, preserve=preserve, metric=metric, seed=seed,
@@ -53,6 +56,8 @@ def autodfp(checkpoint: str | Path, method: str, preserve: float, out: str | Pat
     settings["reconstruction"] = modes_text(modes)
     if method in ("agent", "random"):
         settings["episodes"] = episodes
+    if method == "agent":
+        settings["credit"] = credit
     finished = read_json(str(out) + ".json")
     if finished is not None:  # a summary without the key was written when the fold was the only reconstruction
         finished = {"reconstruction": LEGACY_SPEC, **finished}
@@ -79,7 +84,7 @@ def autodfp(checkpoint: str | Path, method: str, preserve: float, out: str | Pat
                                                      "state_features": len(STATE_FEATURES)})
         warmup = max(1, episodes // 5)
         result = (search(module, budget, distortion, episodes=episodes, warmup_episodes=warmup,
-                         seed=seed, state=state, reconstruction=modes) if method == "agent"
+                         seed=seed, state=state, reconstruction=modes, credit=credit) if method == "agent"
                   else random_search(module, budget, distortion, episodes, seed, state=state, reconstruction=modes))
         plan = result.plan
         log = write_episode_log(result, method, out, warmup if method == "agent" else 0)
@@ -119,7 +124,7 @@ def run_cli(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     s = autodfp(args.checkpoint, args.method, args.preserve, args.out, args.budget, args.episodes, args.seed,
-                args.utterances, args.calibration, args.latency_table, args.reconstruction)
+                args.utterances, args.calibration, args.latency_table, args.reconstruction, args.credit)
     print(f"{args.out}: {s['method']} preserved {s['metric']} ratio {s['achieved_ratio']:.3f} (budget "
           f"{s['preserve']}), {s['params']} parameters (dense {s['dense_params']}), {s['macs'] / 1e6:.0f} M MACs "
           f"(dense {s['dense_macs'] / 1e6:.0f} M), output KL {s['distortion']:.4f} nats/frame on "
@@ -162,5 +167,9 @@ def register_cli(subparsers) -> None:
                         "inputs from the model's own statistics); per unit kind as comma-separated kind=mode items "
                         f"over the default '{DEFAULT_SPEC}' (measured best; README: AutoDFP), e.g. 'fold,ffn=lstsq' "
                         "(kinds: subsampling, ffn, heads, conv)")
+    parser.add_argument("--credit", choices=CREDITS, default="episode",
+                        help="agent only: 'episode' gives every layer decision its episode's standardised reward "
+                        "(AMC's credit assignment, no bootstrapping); 'terminal' rewards the last decision only, "
+                        "discounted back through the layers (the earlier agent; README: AutoDFP)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.set_defaults(func=run_cli)

@@ -1,7 +1,7 @@
 """``asrprune autodfp-table``: one table of the pruned models: PER per language, size, MACs, decoding speed.
 
 With ``--data``, first decodes every model on ``<data>/test_<lang>`` whose decoding directory has no results
-yet, in this one process, with the function behind ``asrprune decode`` (greedy CTC, PER). Then reads, per model,
+yet, or results of other weights (a model pruned again under the same name), in this one process, with the function behind ``asrprune decode`` (greedy CTC, PER). Then reads, per model,
 the checkpoint, its ``asrprune autodfp`` summary (``<ckpt>.json``) and its decoding directories
 (``<decode_root>/<name>/test_<lang>/{results,decode_summary}.json``); the first model is the dense reference of
 the speed-up (sum of the decoding seconds over the languages, feature extraction included, as ``asrprune decode``
@@ -19,6 +19,7 @@ import json
 import statistics
 from pathlib import Path
 
+from asrprune.benchmarking.provenance import file_sha256
 from asrprune.cli_options import add_out
 from asrprune.decoding.decode_dir import decode_data_dir
 
@@ -54,12 +55,25 @@ def model_row(checkpoint: Path, decode_dir: Path, langs: list[str]) -> dict:
     return row
 
 
+def decoded_weights(out: Path) -> str | None:
+    """Hash of the checkpoint that decoding directory ``out`` was made from (its provenance), or None where it has
+    no finished results."""
+    if not (out / "results.json").exists():
+        return None
+    try:
+        return next(iter(_read_json(out / "decode_summary.json")["provenance"]["checkpoints"].values()))
+    except (OSError, ValueError, KeyError, StopIteration):  # unreadable or without a record: decode again
+        return None
+
+
 def decode_missing(checkpoints: list[Path], decode_dir: Path, data: Path, langs: list[str]) -> None:
-    """Decode (greedy, PER) each checkpoint on each ``data/test_<lang>`` lacking ``results.json``."""
+    """Decode (greedy, PER) each checkpoint on each ``data/test_<lang>`` lacking ``results.json`` or holding the
+    results of other weights (by checkpoint hash)."""
     for checkpoint in checkpoints:
+        weights = file_sha256(checkpoint)
         for lang in langs:
             out = decode_dir / checkpoint.stem / f"test_{lang}"
-            if not (out / "results.json").exists():
+            if decoded_weights(out) != weights:
                 decode_data_dir(checkpoint, data / f"test_{lang}", out)
 
 

@@ -56,3 +56,31 @@ def test_episode_records_mark_the_agent_phases():
     assert [r["phase"] for r in records] == ["warmup", "warmup", "learning", "final"]
     assert [r["best_reward"] for r in records] == [-2.0, -1.0, -1.0, -0.5]
     assert records[0]["distortion"] == pytest.approx(0.4)
+
+
+def test_every_decision_of_an_episode_is_stored_with_its_episode_s_standardised_reward():
+    from types import SimpleNamespace
+
+    import gymnasium as gym
+    from stable_baselines3.common.buffers import ReplayBuffer
+
+    from asrprune.pruning.autodfp.agent import EpisodeCredit
+
+    steps = 3
+    space = gym.spaces.Box(0.0, 1.0, shape=(2,), dtype=np.float32)
+    buffer = ReplayBuffer(10, space, space, device="cpu")
+    for _ in range(2 * steps):  # two episodes, stored as SB3 stores them: zero reward but on the last step
+        buffer.add(np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(1), np.zeros(1), [{}])
+    credit = EpisodeCredit(SimpleNamespace(rewards=[-1.0, -0.5]), steps)
+    credit.model = SimpleNamespace(replay_buffer=buffer)
+    credit.on_rollout_end()
+    assert buffer.rewards[:6, 0].tolist() == [-1.0] * 3 + [1.0] * 3  # (r - mean) / std, every decision
+    assert buffer.rewards[6:, 0].tolist() == [0.0] * 4  # nothing beyond what is stored
+
+
+def test_an_unknown_credit_is_refused():
+    from asrprune.pruning.autodfp.agent import search
+
+    module = two_block_module()
+    with pytest.raises(ValueError, match="credit 'bogus'"):
+        search(module, Budget(module, "params", 0.5), lambda model: 1.0, episodes=1, credit="bogus")

@@ -21,3 +21,29 @@ def test_seed_table_gives_mean_std_and_each_seed_per_method_and_ratio():
 @pytest.mark.parametrize("rows", [[], [_row("agent", 0.5, 0, 30.0), _row("agent", 0.6, 0, 25.0)]])
 def test_seed_table_is_none_without_a_group_of_several_seeds(rows):
     assert seed_table(rows) is None
+
+
+def test_a_model_pruned_again_under_the_same_name_is_decoded_again(tmp_path, monkeypatch):
+    import json
+
+    from asrprune.benchmarking.provenance import file_sha256
+    from asrprune.pruning.autodfp import table
+
+    decoded = []
+
+    def fake_decode(checkpoint, data, out):  # writes what decode_data_dir writes that the check reads
+        decoded.append(checkpoint.read_bytes())
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text("[]")
+        summary = {"provenance": {"checkpoints": {str(checkpoint): file_sha256(checkpoint)}}}
+        (out / "decode_summary.json").write_text(json.dumps(summary))
+
+    monkeypatch.setattr(table, "decode_data_dir", fake_decode)
+    model = tmp_path / "agent_0.5_s0.ckpt"
+    model.write_bytes(b"first search")
+    for _ in range(2):
+        table.decode_missing([model], tmp_path / "decode", tmp_path / "data", ["de"])
+    assert decoded == [b"first search"]  # finished and of these weights: not redone
+    model.write_bytes(b"second search")
+    table.decode_missing([model], tmp_path / "decode", tmp_path / "data", ["de"])
+    assert decoded == [b"first search", b"second search"]
