@@ -24,6 +24,13 @@ order) of the rest, and record the others in :attr:`LexiconBeamDecoder.merged_ho
 are chosen by their LM context. (Two known homophones with exactly equal LM scores in some context, e.g. both seen
 once and backed off to the unigram, can still tie; flashlight offers no per-word tie-break.)
 
+Segmentation ties. One phone string can also split into the same number of different words ("ca pas" / "cap a",
+"pape eu" / "pas pu": same phones, same word count, so the same score without an LM), and flashlight breaks those by
+memory address as well: the mini recipe's French WER differed by 0.6 points between two decodings of one model in
+one run, on 3 of 100 utterances, all such ties, with identical greedy phones. So the search asks flashlight for at
+least :data:`_TIE_CANDIDATES` hypotheses and, among those within :data:`_TIE_TOLERANCE` of the best score, puts the
+alphabetically first word sequence first (:func:`_break_ties`).
+
 LM scores from KenLM are log10, acoustic scores natural log: ``lm_weight`` absorbs the factor.
 """
 from __future__ import annotations
@@ -44,6 +51,11 @@ logger = logging.getLogger(__name__)
 _SILENCE_TOKEN = "<word-boundary-never-emitted>"
 _SILENCE_LOG_PROB = -1.0e9
 _UNKNOWN_WORD = "<unk>"  # flashlight's word for "not in the lexicon"; never produced because unk_score is -inf
+# Hypotheses requested from flashlight, at least, so that tied best hypotheses are all seen (segmentation ties).
+_TIE_CANDIDATES = 4
+# Scores (natural log) closer than this to the best count as tied: the same sums taken in another order differ in
+# the last float32 bits only.
+_TIE_TOLERANCE = 1e-3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +83,8 @@ class LexiconBeamDecoder:
         lm_weight: weight of the log10 LM score.
         word_score: score added per emitted word (positive favours more, shorter words).
         beam_threshold: hypotheses scoring more than this below the frame's best are pruned.
-        nbest: hypotheses returned per utterance by :meth:`decode_nbest`.
+        nbest: hypotheses returned per utterance by :meth:`decode_nbest` (flashlight is asked for at least
+            :data:`_TIE_CANDIDATES`, to break ties between the best ones deterministically).
         blank: index of the CTC blank in ``tokens``.
     """
 
@@ -89,6 +102,7 @@ class LexiconBeamDecoder:
         blank: int = 0,
     ):
         self.tokens = list(tokens)
+        self.nbest = nbest
         _check_tokens(self.tokens, blank)
         if lm_path is not None and not Path(lm_path).is_file():
             raise FileNotFoundError(f"language model {lm_path}: no such file")
@@ -119,7 +133,7 @@ class LexiconBeamDecoder:
                 lexicon=str(lexicon_file),
                 tokens=self.tokens + [_SILENCE_TOKEN],
                 lm=None if lm_path is None else str(lm_path),
-                nbest=nbest,
+                nbest=max(nbest, _TIE_CANDIDATES),
                 beam_size=beam_size,
                 beam_threshold=beam_threshold,
                 lm_weight=lm_weight,
@@ -157,16 +171,27 @@ class LexiconBeamDecoder:
         emissions = torch.cat([emissions, silence], dim=-1).contiguous()
         silence_index = len(self.tokens)
         return [
-            [
+            _break_ties([
                 Hypothesis(
                     words=list(hypothesis.words),
                     phones=[self.tokens[i] for i in hypothesis.tokens.tolist() if i != silence_index],
                     score=float(hypothesis.score),
                 )
                 for hypothesis in found
-            ]
+            ])[: self.nbest]
             for found in self._decoder(emissions, lengths)
         ]
+
+
+def _break_ties(hypotheses: list[Hypothesis]) -> list[Hypothesis]:
+    """``hypotheses`` (best first, as flashlight returns them) with those tied with the best (within
+    :data:`_TIE_TOLERANCE`) first, in alphabetical order of their word sequences, then the rest as given."""
+    if not hypotheses:
+        return hypotheses
+    best = max(h.score for h in hypotheses)
+    tied = [h for h in hypotheses if best - h.score <= _TIE_TOLERANCE]
+    rest = [h for h in hypotheses if best - h.score > _TIE_TOLERANCE]
+    return sorted(tied, key=lambda h: h.words) + rest
 
 
 def _check_tokens(tokens: list[str], blank: int) -> None:
