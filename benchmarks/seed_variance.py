@@ -12,6 +12,10 @@ provenance of this collection) and ``--table`` (markdown, mean ± std per langua
         --table benchmarks/results/mini_seed_variance.md
 
 A run's commit is given after ``@`` because the folder does not record it (the training summary has no commit).
+
+Where every run also decoded the transfer test split (``decode_transfer_<lang>``, the mini recipe's unseen voices,
+rooms and channels), its PER is collected as ``transfer PER`` and the ratio to the test PER as ``transfer ratio``
+(per language; the "mean" column is mean transfer PER / mean test PER, as the README's corpus table defines it).
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from asrprune.benchmarking.provenance import file_sha256, provenance
 from asrprune.scoring.result_table import read_results
 
 METRICS = {"PER (greedy)": "PER", "WER (lexicon beam)": "WER"}
+TRANSFER, RATIO = "transfer PER", "transfer ratio"
 
 
 def read_run(folder: Path) -> dict:
@@ -40,6 +45,11 @@ def read_run(folder: Path) -> dict:
                 rates.setdefault(METRICS[row.metric], {})[lang] = round(row.counts.error_rate, 2)
     if not rates:
         raise SystemExit(f"{folder}: no decode_test_*/results.json (run stages 5-6 first)")
+    for decode in sorted(folder.glob("decode_transfer_*")):
+        for row in read_results(decode):
+            if row.metric == "PER (greedy)":
+                rates.setdefault(TRANSFER, {})[row.dataset.removeprefix("transfer_")] = round(
+                    row.counts.error_rate, 2)
     return {"folder": str(folder), "seed": config["seed"], "config": config, "dev_per": summary["best_dev_per"],
             "checkpoint": file_sha256(folder / "checkpoints" / "best.ckpt"), "rates": rates}
 
@@ -48,17 +58,36 @@ def without_seed(config: dict) -> dict:
     return {k: v for k, v in config.items() if k != "seed"}
 
 
+def language_mean(rates: dict[str, dict[str, float]], metric: str) -> float:
+    """One run's language average of ``metric``; for the transfer ratio, mean transfer PER / mean test PER."""
+    if metric == RATIO:
+        return language_mean(rates, TRANSFER) / language_mean(rates, "PER")
+    return statistics.fmean(rates[metric].values())
+
+
+def with_ratio(rates: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """``rates`` plus the per-language transfer ratio where the transfer split was decoded."""
+    if TRANSFER not in rates:
+        return rates
+    return {**rates, RATIO: {lang: rates[TRANSFER][lang] / rates["PER"][lang] for lang in rates[TRANSFER]}}
+
+
 def summarise(runs: list[dict]) -> dict:
     """``{metric: {lang or "mean": {"mean", "std", "min", "max", "spread"}}}`` over runs ("spread" = max - min);
-    "mean" is the language average."""
+    "mean" is the language average (:func:`language_mean`). Metrics: PER, WER and, where every run decoded the
+    transfer split, transfer PER and ratio."""
+    rates = [with_ratio(r["rates"]) for r in runs]
+    metrics = [m for m in (*METRICS.values(), TRANSFER, RATIO) if all(m in r for r in rates)]
     summary: dict[str, dict] = {}
-    for metric in METRICS.values():
-        langs = sorted(runs[0]["rates"][metric])
-        per_run = {lang: [r["rates"][metric][lang] for r in runs] for lang in langs}
-        per_run["mean"] = [statistics.fmean(r["rates"][metric][lang] for lang in langs) for r in runs]
+    for metric in metrics:
+        langs = sorted(rates[0][metric])
+        per_run = {lang: [r[metric][lang] for r in rates] for lang in langs}
+        per_run["mean"] = [language_mean(r, metric) for r in rates]
+        digits = 3 if metric == RATIO else 2
         summary[metric] = {
-            lang: {"mean": round(statistics.fmean(v), 2), "std": round(statistics.stdev(v), 2),
-                   "min": round(min(v), 2), "max": round(max(v), 2), "spread": round(max(v) - min(v), 2)}
+            lang: {"mean": round(statistics.fmean(v), digits), "std": round(statistics.stdev(v), digits),
+                   "min": round(min(v), digits), "max": round(max(v), digits),
+                   "spread": round(max(v) - min(v), digits)}
             for lang, v in per_run.items()
         }
     return summary
@@ -68,14 +97,15 @@ def markdown(runs: list[dict], summary: dict) -> str:
     langs = [lang for lang in summary["PER"] if lang != "mean"] + ["mean"]
     lines = ["|metric|" + "|".join(langs) + "|", "|---|" + "---|" * len(langs)]
     for metric, stats in summary.items():
-        lines.append(f"|{metric} mean ± std|" + "|".join(f"{stats[l]['mean']:.2f} ± {stats[l]['std']:.2f}"
-                                                          for l in langs) + "|")
-        lines.append(f"|{metric} range|" + "|".join(f"{stats[l]['min']:.1f}-{stats[l]['max']:.1f}" for l in langs)
-                     + "|")
+        digits = 3 if metric == RATIO else 2
+        lines.append(f"|{metric} mean ± std|" + "|".join(
+            f"{stats[l]['mean']:.{digits}f} ± {stats[l]['std']:.{digits}f}" for l in langs) + "|")
+        lines.append(f"|{metric} range|" + "|".join(
+            f"{stats[l]['min']:.{digits - 1}f}-{stats[l]['max']:.{digits - 1}f}" for l in langs) + "|")
     for run in runs:
         lines.append(f"|PER seed {run['seed']}|" + "|".join(
-            f"{run['rates']['PER'][l]:.1f}" if l != "mean" else
-            f"{statistics.fmean(run['rates']['PER'][x] for x in langs[:-1]):.2f}" for l in langs) + "|")
+            f"{run['rates']['PER'][l]:.1f}" if l != "mean" else f"{language_mean(run['rates'], 'PER'):.2f}"
+            for l in langs) + "|")
     return "\n".join(lines) + "\n"
 
 
