@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from asrprune.benchmarking.machine import machine_description
+from asrprune.benchmarking.provenance import provenance
 from asrprune.data.feature_cache import FeatureCache
 from asrprune.data.features import FbankConfig
 from asrprune.data.kaldi_dir import read_data_dir
@@ -66,6 +67,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", required=True, help="output path without suffix (.json and .md are written)")
+    parser.add_argument("--other-load", default="not recorded", help="what else ran on the machine (for the record)")
     args = parser.parse_args()
 
     torch.set_num_threads(1)
@@ -90,13 +92,15 @@ def main() -> None:
         })
     result = {"machine": machine_description(), "threads": 1, "audio_seconds": round(audio, 1),
               "utterances": sum(len(b[1]) for b in batches), "feature_extraction_seconds": round(extraction, 3),
-              "batch": args.batch, "repeats": args.repeats, "data": args.data, "models": rows}
+              "batch": args.batch, "repeats": args.repeats, "data": args.data, "models": rows,
+              "provenance": provenance(args.other_load, checkpoints=paths, data=args.data)}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     lines = [f"CPU decoding speed, 1 thread, {result['utterances']} utterances ({audio:.0f} s of audio), "
              f"{result['machine']}; model + greedy decoding, median of {args.repeats} interleaved runs; "
-             f"feature extraction ({extraction:.2f} s, the same for every model) excluded, then included.", "",
+             f"feature extraction ({extraction:.2f} s, the same for every model) excluded, then included. "
+             f"Other load: {args.other_load}. Command and commit: the .json's provenance.", "",
              "| checkpoint | params | seconds | RTF | speed-up | speed-up incl. features |",
              "|---|---|---|---|---|---|"]
     for r in rows:
