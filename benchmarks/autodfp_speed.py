@@ -96,7 +96,7 @@ def main() -> None:
               "provenance": provenance(args.other_load, checkpoints=paths, data=args.data)}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    Path(f"{out}.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     lines = [f"CPU decoding speed, 1 thread, {result['utterances']} utterances ({audio:.0f} s of audio), "
              f"{result['machine']}; model + greedy decoding, median of {args.repeats} interleaved runs; "
              f"feature extraction ({extraction:.2f} s, the same for every model) excluded, then included. "
@@ -106,7 +106,7 @@ def main() -> None:
     for r in rows:
         lines.append(f"| {r['checkpoint']} | {r['params']} | {r['median_seconds']:.2f} "
                      f"| {r['real_time_factor']:.4f} | {r['speedup']:.2f}x | {r['speedup_with_features']:.2f}x |")
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    Path(f"{out}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
 
 
