@@ -7,6 +7,10 @@ Measures, on the first utterances of the given data directories:
   lexicon beam search added when a lexicon is given (wall seconds / audio seconds, one utterance at a time);
 - peak resident memory of the process (ru_maxrss) and, on CUDA, peak allocated GPU memory.
 
+Training runs in the precision the config's ``trainer.precision`` resolves to on this device, as ``asrprune train``
+resolves it (``precision: auto``: bf16 autocast on CPUs with AVX512-BF16 or AMX and on bf16 GPUs); decoding in
+float32, as ``asrprune decode``. The record carries its provenance (commit, command, machine, other load).
+
 Writes a JSON record and prints a markdown table. Example (the mini recipe's model on its corpus):
     python benchmarks/train_decode_speed.py --config recipes/mini/conf/train.yaml \
         --data recipes/mini/data/train_de recipes/mini/data/train_fr --tokens recipes/mini/data/phones.txt \
@@ -24,6 +28,7 @@ from pathlib import Path
 import torch
 
 from asrprune.benchmarking.machine import machine_description
+from asrprune.benchmarking.provenance import provenance
 from asrprune.data.dataset import CTCDataset, collate
 from asrprune.data.sampler import BucketBatchSampler
 from asrprune.decoding.greedy import greedy_decode
@@ -33,7 +38,7 @@ from asrprune.data.targets import load_target_units
 from asrprune.phonology.lexicon import Lexicon
 from asrprune.training.config import load_config
 from asrprune.training.lightning_module import CTCModule
-from asrprune.training.train import language_tokens, read_data_dirs
+from asrprune.training.train import language_tokens, read_data_dirs, resolve_precision
 
 
 def measure_training(module, batches, device, steps: int, warmup: int, autocast_dtype) -> dict:
@@ -101,6 +106,7 @@ def main() -> None:
     parser.add_argument("--decode-utterances", type=int, default=40)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     parser.add_argument("--out", required=True, help="JSON output file")
+    parser.add_argument("--other-load", default="not recorded", help="what else ran on the machine (for the record)")
     args = parser.parse_args()
 
     config = load_config(args.config, args.set)
@@ -116,7 +122,8 @@ def main() -> None:
     )
     batch_indices = list(sampler)[: args.train_steps + args.warmup_steps]
     batches = [collate([dataset[i] for i in indices]) for indices in batch_indices]
-    autocast_dtype = torch.bfloat16 if device.type == "cuda" else None
+    precision = resolve_precision(config["trainer"].get("precision", "32-true"), device.type)
+    autocast_dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     record = {
@@ -126,7 +133,7 @@ def main() -> None:
         "parameters": sum(p.numel() for p in module.parameters()),
         "device": args.device,
         "machine": machine_description(device),
-        "precision": "bf16-mixed" if autocast_dtype else "float32",
+        "precision": precision,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "threads": torch.get_num_threads(),
@@ -142,6 +149,7 @@ def main() -> None:
     record["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     if device.type == "cuda":
         record["peak_gpu_allocated_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    record["provenance"] = provenance(args.other_load, device=args.device, config=config, data={"dirs": args.data})
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     print("| metric | value |\n|---|---|")
