@@ -44,7 +44,7 @@ option dense_checkpoint ../mini/exp/multi/checkpoints/best.ckpt "the dense multi
 option data ../mini/data "folder of its data directories (train_/dev_<lang> are trained on)"
 option langs "de fr es it" "its languages"
 option test_utts 400 "stage 0: test utterances per language of the comparison (0: no stage 0, test on --data)"
-option test_speakers 4 "stage 0: held-out test speakers per language"
+option test_speakers 8 "stage 0: held-out test speakers per language (the corpus default; per-voice PER varies 3x)"
 option corpora corpora "stage 0: folder of the re-synthesised corpus"
 option_list synth_opt "stage 0: more asrprune synth FLAGs, as the dense model's corpus was made (--train-utts=N)"
 option comparison_data data "stage 0 writes, stages 1-2 read: larger test_/lang_<lang>, links to --data's train_/dev_"
