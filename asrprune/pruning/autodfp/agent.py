@@ -13,6 +13,9 @@ channels, which are removed without compensation). The walls make every episode 
 and spend all of it.
 The reward arrives after the last layer: minus the output distortion (:class:`.distortion.OutputDistortion`) of
 the pruned model, divided by the distortion of uniform L1 pruning at the same budget (-1: as good as uniform L1).
+By default every layer decision of the episode is credited with that reward (:class:`EpisodeCredit`, AMC's credit
+assignment); with it the agent's mean reward rises within a search, without it (``credit="terminal"``) it did not
+(README: AutoDFP).
 The best plan seen during the search (the final deterministic policy's episode included) is returned, as AMC keeps
 its best episode. :func:`random_search` is the ablation: the same environment and number of evaluated plans with
 uniformly random actions, to tell what SAC's learning adds over sampling inside the action walls.
@@ -231,9 +234,10 @@ CREDITS = ("episode", "terminal")
 class EpisodeCredit(BaseCallback):
     """AMC's credit assignment (He et al., 2018): every layer decision of an episode is stored with that episode's
     reward, and the critic regresses it without bootstrapping (``gamma = 0``), so each decision is judged by the plan
-    it was part of, not through 17 zero-reward steps. Rewards are standardised by the mean and standard deviation
-    of all episodes so far (AMC subtracts a moving baseline): plans differ by a few tenths of the uniform-L1
-    distortion, too little against SAC's entropy bonus to steer the policy unscaled.
+    it was part of, not through the episode's other, zero-reward steps (17 on the mini model). Rewards are
+    standardised by the mean and standard deviation of all episodes so far (AMC subtracts a moving baseline): plans
+    differ by a few tenths of the uniform-L1 distortion, too little against SAC's entropy bonus to steer the policy
+    unscaled.
 
     Runs at the end of every episode, before SAC's gradient steps (``train_freq=(1, "episode")``); all stored
     rewards are rewritten from ``env.rewards``, so nothing beyond the environment's history is needed to resume."""
