@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Dev-set variant study of Dynamic ASR Pathways and adaptive masking (the variants are chosen here, on the dev sets;
+# run.sh then reports the chosen ones on the test sets once). Every variant trains from the same dense model with
+# the same data, batches and step budget as run.sh's methods, at --sparsity, and is scored on the dev sets: a data
+# folder (<exp>/data) whose test_<lang> are links to --data's dev_<lang>, so `asrprune prune run` decodes dev where
+# it would decode test. One experiment folder per variant (<exp>/<variant>/; a variant's settings are a YAML overlay
+# on --method_config in <exp>/conf/<variant>.yaml), so each is resumable on its own and a finished one is skipped.
+# Variants (name: method, then the settings it changes; the first of each method is the reference):
+#   dap_saliency           dap middle:saliency, the config as it is (the mini recipe's stage 7 today)
+#   dap_saliency_accum     saliency averaged over the whole interval ΔT instead of an EMA
+#   dap_saliency_cap       at most 10 % of a tensor's kept weights swapped per re-evaluation
+#   dap_saliency_margin    a candidate must beat a kept weight's saliency by 20 %
+#   dap_saliency_global    one ranking over all prunable tensors (exact overall sparsity)
+#   dap_parp               dap middle:magnitude with PARP's adjust per pathway (excluded weights train from zero on
+#                          their language's batches and compete by magnitude), global ranking, as PARP
+#   dap_parp_weight        dap_parp with excluded weights' adjusted values starting from θ instead of zero
+#   dap_parp_tensor        dap_parp with per-tensor ranking
+#   dap_saliency_dt20      ΔT 20 steps instead of 10 (same budget)
+#   dap_saliency_linear    a linear sparsity ramp instead of the cubic one (same budget)
+#   adaptive_magnitude     monolingual adaptive masking as configured
+#   adaptive_parp          monolingual adaptive masking with adjust and global ranking (PARP)
+# Output: <exp>/dev_results.md, PER and WER per language on dev, one row per finished variant.
+# Time on the 2-core CPU machine: about 4-5 min per variant at the default budget (160 steps, 0.75 s per step, plus
+# export and decoding), about an hour for all; a stopped study resumes at its current variant's current stage.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+source "$here/../parse_options.sh"
+option dense_checkpoint ../mini/exp/multi/checkpoints/best.ckpt "the dense multilingual model"
+option data ../mini/data "folder of its data directories (train_/dev_<lang>, lang_<lang>)"
+option langs "de fr es it" "its languages"
+option sparsity 0.7 "target sparsity of every variant"
+option variants "dap_saliency dap_parp dap_parp_weight dap_saliency_accum dap_saliency_cap dap_saliency_margin \
+dap_saliency_global dap_parp_tensor dap_saliency_dt20 dap_saliency_linear adaptive_magnitude adaptive_parp" \
+  "variants to run, in this order"
+option method_config conf/pathways.yaml "the base method settings every variant overlays"
+option budget_scale 1.0 "scales every variant's training steps (0.05: a few-minute check)"
+option exp exp_dev "output folder"
+parse_options "$@"
+
+source "$here/../common.sh"
+cd "$here"
+
+# variant -> "method init criterion" and the YAML overlay on the method config
+declare -A method overlay
+method[dap_saliency]="dap middle saliency";        overlay[dap_saliency]="{}"
+method[dap_saliency_accum]="dap middle saliency";  overlay[dap_saliency_accum]="{criteria: {saliency: {accumulate: true}}}"
+method[dap_saliency_cap]="dap middle saliency";    overlay[dap_saliency_cap]="{reevaluation: {max_swap_fraction: 0.1}}"
+method[dap_saliency_margin]="dap middle saliency"; overlay[dap_saliency_margin]="{reevaluation: {margin: 0.2}}"
+method[dap_saliency_global]="dap middle saliency"; overlay[dap_saliency_global]="{reevaluation: {ranking: global}}"
+method[dap_parp]="dap middle magnitude";           overlay[dap_parp]="{reevaluation: {adjust: true, ranking: global}}"
+method[dap_parp_weight]="dap middle magnitude"
+overlay[dap_parp_weight]="{reevaluation: {adjust: true, ranking: global, adjust_from: weight}}"
+method[dap_parp_tensor]="dap middle magnitude";    overlay[dap_parp_tensor]="{reevaluation: {adjust: true}}"
+method[dap_saliency_dt20]="dap middle saliency";   overlay[dap_saliency_dt20]="{interval: 20}"
+method[dap_saliency_linear]="dap middle saliency"; overlay[dap_saliency_linear]="{ramp_shape: linear}"
+method[adaptive_magnitude]="adaptive - -";         overlay[adaptive_magnitude]="{}"
+method[adaptive_parp]="adaptive - -";              overlay[adaptive_parp]="{reevaluation: {adjust: true, ranking: global}}"
+
+data_abs=$(cd "$data" && pwd)
+mkdir -p "$exp/data" "$exp/conf"
+for l in $langs; do  # dev scored where prune run scores test
+  ln -sfn "$data_abs/train_$l" "$exp/data/train_$l"
+  ln -sfn "$data_abs/dev_$l" "$exp/data/dev_$l"
+  ln -sfn "$data_abs/dev_$l" "$exp/data/test_$l"
+  ln -sfn "$data_abs/lang_$l" "$exp/data/lang_$l"
+done
+
+for v in $variants; do
+  [ -n "${method[$v]:-}" ] || usage_error "--variants: unknown variant '$v' (see the list at the top of $0)"
+  read -r m init criterion <<< "${method[$v]}"
+  python - "$method_config" "${overlay[$v]}" "$exp/conf/$v.yaml" <<'PY'
+import sys
+import yaml
+base = yaml.safe_load(open(sys.argv[1], encoding="utf-8"))
+def merge(a, b):
+    return {**a, **{k: merge(a.get(k, {}), v) if isinstance(v, dict) else v for k, v in b.items()}}
+yaml.safe_dump(merge(base, yaml.safe_load(sys.argv[2])), open(sys.argv[3], "w", encoding="utf-8"), sort_keys=False)
+PY
+  extra=()
+  [ "$m" = dap ] && extra=(--init "$init" --criterion "$criterion")
+  log "dev study: $v ($m ${extra[*]}) at sparsity $sparsity"
+  asrprune prune run --method "$m" "${extra[@]}" --sparsity "$sparsity" --dense-checkpoint "$dense_checkpoint" \
+    --data "$exp/data" --langs $langs --train-config conf/finetune.yaml --config "$exp/conf/$v.yaml" \
+    --budget-scale "$budget_scale" --exp "$exp/$v"
+done
+
+python - "$exp" $variants > "$exp/dev_results.md" <<'PY'
+import json
+import sys
+from pathlib import Path
+exp, variants = Path(sys.argv[1]), sys.argv[2:]
+rows = []
+for v in variants:
+    for result in sorted((exp / v).glob("sparsity*/*/result.json")):
+        r = json.loads(result.read_text(encoding="utf-8"))
+        langs = sorted(r["per"])
+        rows.append((v, langs, r))
+if rows:
+    langs = rows[0][1]
+    print("| variant | " + " | ".join(f"dev PER {l}" for l in langs) + " | dev PER avg | dev WER avg | steps |")
+    print("|---|" + "---|" * (len(langs) + 3))
+    for v, _, r in rows:
+        per = [r["per"][l] for l in langs]
+        wer = list(r["wer"].values())
+        print(f"| {v} | " + " | ".join(f"{p:.1f}" for p in per) + f" | {sum(per) / len(per):.2f} | "
+              + (f"{sum(wer) / len(wer):.2f}" if wer else "-") + f" | {r['steps']} |")
+PY
+cat "$exp/dev_results.md"
