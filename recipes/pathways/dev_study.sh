@@ -19,13 +19,16 @@
 #   dap_saliency_linear    a linear sparsity ramp instead of the cubic one (same budget)
 #   adaptive_magnitude     monolingual adaptive masking as configured
 #   adaptive_parp          monolingual adaptive masking with adjust and global ranking (PARP)
-# Output: <exp>/dev_results.md, PER and WER per language on dev, one row per finished variant.
+#   stage 1  train and score every variant of --variants (skipping finished ones)
+#   stage 2  <exp>/dev_results.md: PER per language and PER/WER averages on dev, one row per finished variant
 # Time on the 2-core CPU machine: about 4-5 min per variant at the default budget (160 steps, 0.75 s per step, plus
 # export and decoding), about an hour for all; a stopped study resumes at its current variant's current stage.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 source "$here/../parse_options.sh"
+option stage 1 "first stage to run"
+option stop_stage 2 "last stage to run"
 option dense_checkpoint ../mini/exp/multi/checkpoints/best.ckpt "the dense multilingual model"
 option data ../mini/data "folder of its data directories (train_/dev_<lang>, lang_<lang>)"
 option langs "de fr es it" "its languages"
@@ -57,6 +60,10 @@ method[dap_saliency_linear]="dap middle saliency"; overlay[dap_saliency_linear]=
 method[adaptive_magnitude]="adaptive - -";         overlay[adaptive_magnitude]="{}"
 method[adaptive_parp]="adaptive - -";              overlay[adaptive_parp]="{reevaluation: {adjust: true, ranking: global}}"
 
+for v in $variants; do
+  [ -n "${method[$v]:-}" ] || usage_error "--variants: unknown variant '$v' (see the list at the top of $0)"
+done
+[ -d "$data" ] || usage_error "--data $data: no such folder (the mini recipe's data: run recipes/mini/run.sh first)"
 data_abs=$(cd "$data" && pwd)
 mkdir -p "$exp/data" "$exp/conf"
 for l in $langs; do  # dev scored where prune run scores test
@@ -67,7 +74,11 @@ for l in $langs; do  # dev scored where prune run scores test
 done
 
 for v in $variants; do
-  [ -n "${method[$v]:-}" ] || usage_error "--variants: unknown variant '$v' (see the list at the top of $0)"
+  [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ] || break
+  if compgen -G "$exp/$v/sparsity*/*/result.json" > /dev/null; then
+    echo "skip: $v (result.json exists)"
+    continue
+  fi
   read -r m init criterion <<< "${method[$v]}"
   python - "$method_config" "${overlay[$v]}" "$exp/conf/$v.yaml" <<'PY'
 import sys
@@ -85,6 +96,8 @@ PY
     --budget-scale "$budget_scale" --exp "$exp/$v"
 done
 
+[ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ] || exit 0
+log "stage 2: $exp/dev_results.md"
 python - "$exp" $variants > "$exp/dev_results.md" <<'PY'
 import json
 import sys

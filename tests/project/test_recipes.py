@@ -10,7 +10,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PARSER = REPO / "recipes" / "parse_options.sh"
-SCRIPTS = sorted([REPO / "recipes" / "asr.sh", *REPO.glob("recipes/*/run.sh"), *REPO.glob("data_prep/*.sh")])
+SCRIPTS = sorted([REPO / "recipes" / "asr.sh", *REPO.glob("recipes/*/run.sh"), REPO / "recipes/pathways/dev_study.sh",
+                  *REPO.glob("data_prep/*.sh")])
 
 # Options (and defaults) that README.md, benchmarks/ and tests/ call the recipes with: renaming one breaks them.
 KEPT_OPTIONS = {
