@@ -47,7 +47,8 @@ cd "$here"
 # variant -> "method init criterion" and the YAML overlay on the method config
 declare -A method overlay
 method[dap_saliency]="dap middle saliency";        overlay[dap_saliency]="{}"
-method[dap_saliency_accum]="dap middle saliency";  overlay[dap_saliency_accum]="{criteria: {saliency: {accumulate: true}}}"
+method[dap_saliency_accum]="dap middle saliency"
+overlay[dap_saliency_accum]="{criteria: {saliency: {accumulate: true}}}"
 method[dap_saliency_cap]="dap middle saliency";    overlay[dap_saliency_cap]="{reevaluation: {max_swap_fraction: 0.1}}"
 method[dap_saliency_margin]="dap middle saliency"; overlay[dap_saliency_margin]="{reevaluation: {margin: 0.2}}"
 method[dap_saliency_global]="dap middle saliency"; overlay[dap_saliency_global]="{reevaluation: {ranking: global}}"
@@ -58,7 +59,8 @@ method[dap_parp_tensor]="dap middle magnitude";    overlay[dap_parp_tensor]="{re
 method[dap_saliency_dt20]="dap middle saliency";   overlay[dap_saliency_dt20]="{interval: 20}"
 method[dap_saliency_linear]="dap middle saliency"; overlay[dap_saliency_linear]="{ramp_shape: linear}"
 method[adaptive_magnitude]="adaptive - -";         overlay[adaptive_magnitude]="{}"
-method[adaptive_parp]="adaptive - -";              overlay[adaptive_parp]="{reevaluation: {adjust: true, ranking: global}}"
+method[adaptive_parp]="adaptive - -"
+overlay[adaptive_parp]="{reevaluation: {adjust: true, ranking: global}}"
 
 for v in $variants; do
   [ -n "${method[$v]:-}" ] || usage_error "--variants: unknown variant '$v' (see the list at the top of $0)"

@@ -1,7 +1,8 @@
 """``asrprune autodfp-table``: one table of the pruned models: PER per language, size, MACs, decoding speed.
 
 With ``--data``, first decodes every model on ``<data>/test_<lang>`` whose decoding directory has no results
-yet, or results of other weights (a model pruned again under the same name), in this one process, with the function behind ``asrprune decode`` (greedy CTC, PER). Then reads, per model,
+yet, or results of other weights (a model pruned again under the same name), in this one process, with the
+function behind ``asrprune decode`` (greedy CTC, PER). Then reads, per model,
 the checkpoint, its ``asrprune autodfp`` summary (``<ckpt>.json``) and its decoding directories
 (``<decode_root>/<name>/test_<lang>/{results,decode_summary}.json``); the first model is the dense reference of
 the speed-up (sum of the decoding seconds over the languages, feature extraction included, as ``asrprune decode``
