@@ -85,10 +85,10 @@ for v in $variants; do
   python - "$method_config" "${overlay[$v]}" "$exp/conf/$v.yaml" <<'PY'
 import sys
 import yaml
+from asrprune.training.config import deep_merge
 base = yaml.safe_load(open(sys.argv[1], encoding="utf-8"))
-def merge(a, b):
-    return {**a, **{k: merge(a.get(k, {}), v) if isinstance(v, dict) else v for k, v in b.items()}}
-yaml.safe_dump(merge(base, yaml.safe_load(sys.argv[2])), open(sys.argv[3], "w", encoding="utf-8"), sort_keys=False)
+yaml.safe_dump(deep_merge(base, yaml.safe_load(sys.argv[2])), open(sys.argv[3], "w", encoding="utf-8"),
+               sort_keys=False)
 PY
   extra=()
   [ "$m" = dap ] && extra=(--init "$init" --criterion "$criterion")
