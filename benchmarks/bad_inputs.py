@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))  # the test fixtures write the corpus layouts (tes
 
 from tests.helpers.corpus_fixtures import AISHELL_TRANSCRIPT, write_aishell, write_cv_split  # noqa: E402
 
+from asrprune.benchmarking.provenance import provenance, provenance_markdown  # noqa: E402
 from asrprune.data.kaldi_dir import read_table  # noqa: E402
 
 GOOD_ROW = ("a1", "good.mp3", "Guten Tag")  # every Common Voice case has this row, which must be kept
@@ -181,8 +182,8 @@ def check_data_dir(case: Case, result: subprocess.CompletedProcess, tmp: Path) -
     return seen, outcome, problems
 
 
-def markdown(outcomes: list[tuple[Case, Outcome]]) -> str:
-    """The results table, one row per case."""
+def markdown(outcomes: list[tuple[Case, Outcome]], record: dict) -> str:
+    """The results table, one row per case, after the provenance ``record``."""
     lines = [
         "# Bad inputs: what the user sees",
         "",
@@ -190,6 +191,8 @@ def markdown(outcomes: list[tuple[Case, Outcome]]) -> str:
         "real command on an input built in a temporary folder (`<tmp>`). *checked*: the exit status, the one "
         "stderr line for stops, no output written before a stop, every input utterance kept or in `dropped.tsv` "
         "with the expected reason, the expected text, and no ESPnet line on stdout.",
+        "",
+        provenance_markdown(record),
         "",
         "| case | command | what the user sees | outcome | checked | s |",
         "|---|---|---|---|---|---|",
@@ -204,6 +207,7 @@ def markdown(outcomes: list[tuple[Case, Outcome]]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bad_inputs.md")
+    parser.add_argument("--other-load", required=True, help="what else ran on the machine (for the record)")
     args = parser.parse_args()
     outcomes = []
     for case in CASES:
@@ -211,7 +215,7 @@ def main() -> int:
             outcome = run_case(case, Path(tmp))
         print(f"{case.name}: {'ok' if not outcome.problems else outcome.problems} ({outcome.seconds:.0f} s)")
         outcomes.append((case, outcome))
-    args.out.write_text(markdown(outcomes), encoding="utf-8")
+    args.out.write_text(markdown(outcomes, provenance(args.other_load)), encoding="utf-8")
     print(f"wrote {args.out}")
     return 0 if all(not out.problems for _, out in outcomes) else 1
 

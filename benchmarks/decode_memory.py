@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asrprune.benchmarking.machine import machine_description
+from asrprune.benchmarking.provenance import provenance, provenance_markdown
 from asrprune.data.audio import write_wav
 from asrprune.data.kaldi_dir import Utterance, write_data_dir
 from asrprune.model.store import save_model
@@ -77,6 +77,7 @@ def main() -> None:
     parser.add_argument("--short-seconds", type=float, default=3.0)
     parser.add_argument("--long-seconds", type=float, default=60.0)
     parser.add_argument("--max-batch-seconds", type=float, default=120.0, help="asrprune decode's default")
+    parser.add_argument("--other-load", help="what else ran on the machine (for the record; required)")
     parser.add_argument("--child", choices=sorted(SETTINGS), help=argparse.SUPPRESS)
     for name in ("--checkpoint", "--data", "--decode-out"):
         parser.add_argument(name, help=argparse.SUPPRESS)
@@ -84,6 +85,8 @@ def main() -> None:
     if args.child:
         child(args)
         return
+    if args.other_load is None:
+        parser.error("--other-load is required (what else ran on the machine, for the record)")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -95,16 +98,15 @@ def main() -> None:
                        "--max-batch-seconds", str(args.max_batch_seconds)]
             output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             results[setting] = json.loads(output.strip().splitlines()[-1])
-    record = {"command": " ".join(sys.argv), "config": args.config, "short_clips": args.short,
-              "short_seconds": args.short_seconds, "long_seconds": args.long_seconds,
-              "max_batch_seconds": args.max_batch_seconds, "machine": machine_description(),
-              "torch": torch.__version__, "threads": torch.get_num_threads(), "results": results}
+    record = {"config": args.config, "short_clips": args.short, "short_seconds": args.short_seconds,
+              "long_seconds": args.long_seconds, "max_batch_seconds": args.max_batch_seconds,
+              "threads": torch.get_num_threads(), "results": results, "provenance": provenance(args.other_load)}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     lines = [f"Decoding {args.short} clips of {args.short_seconds:g} s and one of {args.long_seconds:g} s "
              f"(max_batch_seconds {args.max_batch_seconds:g}, {args.config} encoder, random weights, greedy).",
-             f"Command: `{record['command']}`; {record['machine']}.", "",
+             provenance_markdown(record["provenance"]), "",
              "| batching | peak RSS MiB | decode s |", "|---|---|---|"]
     lines += [f"| {s} | {r['peak_rss_mib']:.0f} | {r['seconds']:.1f} |" for s, r in results.items()]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))  # asrprune and the tests' helpers (tests.helpers)
 
 import torch  # noqa: E402
 
+from asrprune.benchmarking.provenance import provenance, provenance_markdown  # noqa: E402
 from asrprune.cli import main  # noqa: E402
 from asrprune.files import read_checkpoint  # noqa: E402
 from tests.helpers.tiny_experiment import TINY_OVERRIDES, make_tiny_data  # noqa: E402
@@ -322,7 +323,7 @@ class Cases:
                 self.autodfp_killed(rng)]
 
 
-def table(rows: list[Row], seconds: float, seed: int) -> str:
+def table(rows: list[Row], seconds: float, seed: int, record: dict) -> str:
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
 
@@ -330,7 +331,7 @@ def table(rows: list[Row], seconds: float, seed: int) -> str:
     lines = [
         "# Faults and bad configs: what the user sees", "",
         f"`.venv/bin/python benchmarks/fault_table.py` (seed {seed}, {seconds / 60:.1f} min on this machine). "
-        "Paths are shortened to the file name.", "",
+        "Paths are shortened to the file name.", "", provenance_markdown(record), "",
         "| case | what the user sees | nothing lost | checked |", "|---|---|---|---|",
     ]
     lines += [f"| {cell(r.case)} | {cell(r.seen)} | {lost[r.nothing_lost]} | {cell(r.checked)} |" for r in rows]
@@ -342,6 +343,7 @@ def main_cli() -> None:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "fault_table.md"))
     parser.add_argument("--work", help="folder for the runs (default: a temporary folder, removed afterwards)")
     parser.add_argument("--seed", type=int, default=random.SystemRandom().randrange(1000), help="kill moments")
+    parser.add_argument("--other-load", required=True, help="what else ran on the machine (for the record)")
     args = parser.parse_args()
     torch.set_num_threads(1)  # as the killed subprocesses (OMP_NUM_THREADS=1): exact comparisons need equal threads
     work = Path(args.work or tempfile.mkdtemp(prefix="fault_table_"))
@@ -351,7 +353,7 @@ def main_cli() -> None:
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
-    text = table(rows, time.time() - started, args.seed).replace(str(work) + "/", "")
+    text = table(rows, time.time() - started, args.seed, provenance(args.other_load)).replace(str(work) + "/", "")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text, encoding="utf-8")
     print(text, end="")

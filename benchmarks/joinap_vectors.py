@@ -6,7 +6,8 @@
 2. The initial spread of logits across phones (std over the vocabulary, averaged over frames) of each output layer
    on the mini recipe's encoder at initialisation, for random input frames (seed 0): whether the layers start alike.
 
-Example: python benchmarks/joinap_vectors.py --top-n 20000 --out benchmarks/results/joinap_vectors.md
+Example: python benchmarks/joinap_vectors.py --top-n 20000 --other-load "nothing else" \
+    --out benchmarks/results/joinap_vectors.md
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import torch
 import wordfreq
 import yaml
 
+from asrprune.benchmarking.provenance import provenance, provenance_markdown
 from asrprune.model.conformer_ctc import ConformerCTC
 from asrprune.phonology.g2p import words_to_phones
 from asrprune.phonology.inventory import PhoneInventory
@@ -55,9 +57,11 @@ def main() -> None:
     parser.add_argument("--top-n", type=int, default=20000)
     parser.add_argument("--config", type=Path, default=Path("recipes/mini/conf/train.yaml"))
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--other-load", required=True, help="what else ran on the machine (for the record)")
     args = parser.parse_args()
     warnings.simplefilter("ignore", IdenticalVectorWarning)
     lines = [f"# JoinAP phonological vectors (wordfreq top {args.top_n} words per language)", "",
+             provenance_markdown(provenance(args.other_load)), "",
              "| language | phones | identical vectors (51-dim) | with supplementary_features |", "|---|---|---|---|"]
     all_phones: set[str] = set()
     for lang in LANGUAGES:

@@ -7,18 +7,25 @@ regrew (kept now, masked before). This script reads ``<run>/checkpoints/last.ckp
 and re-evaluation step, the regrown weights as a percentage of the weights the row keeps after that step, averaged
 over rows. A high figure once the target sparsity is reached means the criterion keeps swapping weights in that
 have not been trained in this pathway, which the few remaining steps must repair. The last column is the run's
-average test PER (``result.json``).
+average PER (``result.json``; on the test sets, or on dev for ``recipes/pathways/dev_study.sh``, whose runs decode dev
+as test: ``--scored-on dev``). Several ``--exp`` folders make one table, each run named by its path below their
+common folder. The file ends with its provenance record.
 
-Example: python benchmarks/mask_churn.py --exp recipes/pathways/exp/sparsity70 \
+Examples: python benchmarks/mask_churn.py --exp recipes/pathways/exp/sparsity70 --other-load "nothing else" \
     --out benchmarks/results/pathways_mask_churn.md
+  python benchmarks/mask_churn.py --exp recipes/pathways/exp_dev/*/sparsity70 --scored-on dev \
+    --other-load "nothing else" --out benchmarks/results/pathways_dev_mask_churn_70.md
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import torch
+
+from asrprune.benchmarking.provenance import provenance, provenance_markdown
 
 
 def reevaluation_history(checkpoint: Path) -> list[dict]:
@@ -49,11 +56,16 @@ def run_histories(run: Path) -> list[list[dict]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--exp", required=True, help="a folder of runs, e.g. recipes/pathways/exp/sparsity70")
+    parser.add_argument("--exp", required=True, nargs="+",
+                        help="folders of runs, e.g. recipes/pathways/exp/sparsity70")
+    parser.add_argument("--scored-on", default="test", help="the sets the runs' result.json PER was decoded on")
     parser.add_argument("--out", required=True, help="Markdown file to write")
+    parser.add_argument("--other-load", required=True, help="what else ran on the machine (for the record)")
     args = parser.parse_args()
+    common = Path(os.path.commonpath([Path(e).resolve() for e in args.exp]))
+    runs = sorted(p for e in args.exp for p in Path(e).iterdir() if (p / "result.json").exists())
     rows, steps = {}, set()
-    for run in sorted(p for p in Path(args.exp).iterdir() if (p / "result.json").exists()):
+    for run in runs:
         result = json.loads((run / "result.json").read_text())
         histories = run_histories(run)
         if not histories or not result.get("masks"):
@@ -63,12 +75,13 @@ def main() -> None:
         churn = {s: sum(c[s] for c in per_history) / len(per_history) for s in per_history[0]}
         steps.update(churn)
         mean_per = sum(result["per"].values()) / len(result["per"])
-        rows[run.name] = (churn, mean_per)
+        rows[run.resolve().relative_to(common).as_posix()] = (churn, mean_per)
     if not rows:
         raise SystemExit(f"{args.exp}: no run with re-evaluated masks (result.json + checkpoint history)")
     ordered = sorted(steps)
-    lines = [f"Regrown weights per re-evaluation, % of the weights each mask keeps (mean over masks); {args.exp}",
-             "", "| run | " + " | ".join(f"step {s}" for s in ordered) + " | test PER avg |",
+    lines = [f"Regrown weights per re-evaluation, % of the weights each mask keeps (mean over masks); "
+             f"{' '.join(args.exp)}", "", provenance_markdown(provenance(args.other_load)), "",
+             "| run | " + " | ".join(f"step {s}" for s in ordered) + f" | {args.scored_on} PER avg |",
              "|---|" + "---|" * (len(ordered) + 1)]
     for name, (churn, mean_per) in rows.items():
         cells = [f"{churn[s]:.1f}" if s in churn else "-" for s in ordered]

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from asrprune.benchmarking.machine import machine_description
+from asrprune.benchmarking.provenance import provenance
 from asrprune.model.conformer_ctc import ctc_loss
 from asrprune.model.mask_scores import topk_mask
 from asrprune.model.masked_optimizer import masked_optimizer_step
@@ -118,6 +118,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5, help="steps per variant and round (after one warm-up step)")
     parser.add_argument("--interval", type=int, default=10, help="DAP: steps between mask re-evaluations")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--other-load", required=True, help="what else ran on the machine (for the record)")
     args = parser.parse_args()
     config = yaml.safe_load(args.config.read_text())
     config["model"]["specaug"] = None  # the same work for every variant
@@ -134,7 +135,6 @@ def main() -> None:
             times["cpu"][name].append((time.process_time() - cpu) / args.steps)
     median = {clock: {n: statistics.median(v) for n, v in per.items()} for clock, per in times.items()}
     result = {
-        "machine": machine_description(),
         "threads": torch.get_num_threads(),
         "batch": "16 x 3.75 s (60 s of audio), mini architecture, AdamW, CTC",
         "rounds": args.rounds,
@@ -149,6 +149,7 @@ def main() -> None:
             clock: {n: round(100 * (v / per["dense"] - 1), 1) for n, v in per.items() if n != "dense"}
             for clock, per in median.items()
         },
+        "provenance": provenance(args.other_load),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -6,7 +6,7 @@ model, how many reference phones were recognised correctly, and how many hypothe
 layer can never emit a new phone; a JoinAP layer can, from its phonological features.
 
 Example (after recipes/crosslingual/run.sh):
-  python benchmarks/zero_shot_unseen_phones.py --recipe recipes/crosslingual --lang pl \
+  python benchmarks/zero_shot_unseen_phones.py --recipe recipes/crosslingual --lang pl --other-load "nothing else" \
       --out benchmarks/results/zero_shot_unseen_phones_pl.md
 """
 from __future__ import annotations
@@ -16,6 +16,8 @@ from collections import Counter
 from pathlib import Path
 
 import jiwer
+
+from asrprune.benchmarking.provenance import provenance, provenance_markdown
 
 LAYERS = ("flat", "joinap_linear", "joinap_nonlinear")
 
@@ -46,6 +48,7 @@ def main() -> None:
     parser.add_argument("--recipe", type=Path, default=Path("recipes/crosslingual"))
     parser.add_argument("--lang", default="pl")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--other-load", required=True, help="what else ran on the machine (for the record)")
     args = parser.parse_args()
     seen = set((args.recipe / "data" / "phones_seen.txt").read_text(encoding="utf-8").split())
     refs = read_table(args.recipe / "data" / f"test_{args.lang}" / "phones")
@@ -53,6 +56,8 @@ def main() -> None:
     lines = [
         f"# Zero-shot {args.lang}: seen vs unseen phones ({args.recipe}, test_{args.lang}, greedy decoding)", "",
         f"Phones of test_{args.lang} not in the training inventory: {' '.join(new_phones)}", "",
+        provenance_markdown(provenance(args.other_load, checkpoints=sorted(
+            (args.recipe / "exp").glob(f"multi_*/zero_shot_{args.lang}.ckpt")))), "",
         "| output layer | seen ref phones | correct | unseen ref phones | correct | hyp phones that are unseen |",
         "|---|---|---|---|---|---|",
     ]

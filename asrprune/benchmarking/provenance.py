@@ -64,3 +64,10 @@ def provenance(other_load: str, device: str = "cpu", config: dict | None = None,
     if data is not None:
         record["data"] = data
     return record
+
+
+def provenance_markdown(record: dict) -> str:
+    """One markdown line of a provenance record, for result files that are tables (their .json-less twins)."""
+    dirty = " with uncommitted changes" if record.get("dirty") else ""
+    return (f"Provenance: commit `{record['commit']}`{dirty}, command `{record['command']}`, {record['date']}, "
+            f"{record['machine']}, torch {record['torch']}; other load: {record['other_load']}.")

@@ -43,7 +43,6 @@ ALLOWED: list[tuple[str, str]] = [
     (r"goal\s+of\s+15 %", "the overhead the masking issue allows (a requirement)"),
     (r"the 1\.5x\s+the\s+speed\s+issue\s+asks\s+for", "the speed-up the speed issue asks for (a requirement)"),
     (r"speed perturbation\s+0\.9/1\.0/1\.1", "speed perturbation factors (configuration)"),
-    (r"preserved\s+ratios\s+0\.8/0\.6/0\.5", "AutoDFP's target ratios (configuration)"),
     (r"CPython 3\.11", "a Python version"),
     (r"target\s+for\s+this\s+command,\s+16 minutes", "the mini recipe's time limit the speed issue sets (a requirement)"),
     (r"60 % for training, 10 % for dev, 30 % held\s+out", "the corpus's voice pool shares (configuration)"),
