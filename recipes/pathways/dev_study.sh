@@ -5,12 +5,15 @@
 # folder (<exp>/data) whose test_<lang> are links to --data's dev_<lang>, so `asrprune prune run` decodes dev where
 # it would decode test. One experiment folder per variant (<exp>/<variant>/; a variant's settings are a YAML overlay
 # on --method_config in <exp>/conf/<variant>.yaml), so each is resumable on its own and a finished one is skipped.
+# --seed N (N > 0) trains the variants again with training seed N into <exp>/<variant>_seed<N>/: the spread over
+# seeds says which differences between variants the study can see.
 # Variants (name: method, then the settings it changes; the first of each method is the reference):
 #   dap_saliency           dap middle:saliency, the config as it is (the mini recipe's stage 7 today)
 #   dap_saliency_accum     saliency averaged over the whole interval ΔT instead of an EMA
 #   dap_saliency_cap       at most 10 % of a tensor's kept weights swapped per re-evaluation
 #   dap_saliency_margin    a candidate must beat a kept weight's saliency by 20 %
 #   dap_saliency_global    one ranking over all prunable tensors (exact overall sparsity)
+#   dap_saliency_global_cap  global ranking and the 10 % swap cap together
 #   dap_parp               dap middle:magnitude with PARP's adjust per pathway (excluded weights train from zero on
 #                          their language's batches and compete by magnitude), global ranking, as PARP
 #   dap_parp_weight        dap_parp with excluded weights' adjusted values starting from θ instead of zero
@@ -19,8 +22,10 @@
 #   dap_saliency_linear    a linear sparsity ramp instead of the cubic one (same budget)
 #   adaptive_magnitude     monolingual adaptive masking as configured
 #   adaptive_parp          monolingual adaptive masking with adjust and global ranking (PARP)
+#   adaptive_global        monolingual adaptive masking with global ranking, without adjust
 #   stage 1  train and score every variant of --variants (skipping finished ones)
-#   stage 2  <exp>/dev_results.md: PER per language and PER/WER averages on dev, one row per finished variant
+#   stage 2  <exp>/dev_results.md: PER per language and PER/WER averages on dev, one row per finished variant and
+#            seed, and mean ± std over seeds for variants run with several
 # Time on the 2-core CPU machine: about 4-5 min per variant at the default budget (160 steps, 0.75 s per step, plus
 # export and decoding), about an hour for all; a stopped study resumes at its current variant's current stage.
 set -euo pipefail
@@ -34,10 +39,12 @@ option data ../mini/data "folder of its data directories (train_/dev_<lang>, lan
 option langs "de fr es it" "its languages"
 option sparsity 0.7 "target sparsity of every variant"
 option variants "dap_saliency dap_parp dap_parp_weight dap_saliency_accum dap_saliency_cap dap_saliency_margin \
-dap_saliency_global dap_parp_tensor dap_saliency_dt20 dap_saliency_linear adaptive_magnitude adaptive_parp" \
+dap_saliency_global dap_parp_tensor dap_saliency_dt20 dap_saliency_linear adaptive_magnitude adaptive_parp \
+dap_saliency_global_cap adaptive_global" \
   "variants to run, in this order"
 option method_config conf/pathways.yaml "the base method settings every variant overlays"
 option budget_scale 1.0 "scales every variant's training steps (0.05: a few-minute check)"
+option seed 0 "training seed of every variant (N > 0: folders <variant>_seed<N>)"
 option exp exp_dev "output folder"
 parse_options "$@"
 
@@ -52,6 +59,8 @@ overlay[dap_saliency_accum]="{criteria: {saliency: {accumulate: true}}}"
 method[dap_saliency_cap]="dap middle saliency";    overlay[dap_saliency_cap]="{reevaluation: {max_swap_fraction: 0.1}}"
 method[dap_saliency_margin]="dap middle saliency"; overlay[dap_saliency_margin]="{reevaluation: {margin: 0.2}}"
 method[dap_saliency_global]="dap middle saliency"; overlay[dap_saliency_global]="{reevaluation: {ranking: global}}"
+method[dap_saliency_global_cap]="dap middle saliency"
+overlay[dap_saliency_global_cap]="{reevaluation: {ranking: global, max_swap_fraction: 0.1}}"
 method[dap_parp]="dap middle magnitude";           overlay[dap_parp]="{reevaluation: {adjust: true, ranking: global}}"
 method[dap_parp_weight]="dap middle magnitude"
 overlay[dap_parp_weight]="{reevaluation: {adjust: true, ranking: global, adjust_from: weight}}"
@@ -61,6 +70,7 @@ method[dap_saliency_linear]="dap middle saliency"; overlay[dap_saliency_linear]=
 method[adaptive_magnitude]="adaptive - -";         overlay[adaptive_magnitude]="{}"
 method[adaptive_parp]="adaptive - -"
 overlay[adaptive_parp]="{reevaluation: {adjust: true, ranking: global}}"
+method[adaptive_global]="adaptive - -";            overlay[adaptive_global]="{reevaluation: {ranking: global}}"
 
 for v in $variants; do
   [ -n "${method[$v]:-}" ] || usage_error "--variants: unknown variant '$v' (see the list at the top of $0)"
@@ -75,10 +85,13 @@ for l in $langs; do  # dev scored where prune run scores test
   ln -sfn "$data_abs/lang_$l" "$exp/data/lang_$l"
 done
 
+[[ "$seed" =~ ^[0-9]+$ ]] || usage_error "--seed $seed: a non-negative integer"
 for v in $variants; do
   [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ] || break
-  if compgen -G "$exp/$v/sparsity*/*/result.json" > /dev/null; then
-    echo "skip: $v (result.json exists)"
+  run=$v seed_opt=()
+  [ "$seed" -gt 0 ] && run=${v}_seed$seed seed_opt=(--set "seed=$seed")
+  if compgen -G "$exp/$run/sparsity*/*/result.json" > /dev/null; then
+    echo "skip: $run (result.json exists)"
     continue
   fi
   read -r m init criterion <<< "${method[$v]}"
@@ -92,33 +105,44 @@ yaml.safe_dump(deep_merge(base, yaml.safe_load(sys.argv[2])), open(sys.argv[3], 
 PY
   extra=()
   [ "$m" = dap ] && extra=(--init "$init" --criterion "$criterion")
-  log "dev study: $v ($m ${extra[*]}) at sparsity $sparsity"
+  log "dev study: $run ($m ${extra[*]}) at sparsity $sparsity"
   asrprune prune run --method "$m" "${extra[@]}" --sparsity "$sparsity" --dense-checkpoint "$dense_checkpoint" \
-    --data "$exp/data" --langs $langs --train-config conf/finetune.yaml --config "$exp/conf/$v.yaml" \
-    --budget-scale "$budget_scale" --exp "$exp/$v"
+    --data "$exp/data" --langs $langs --train-config conf/finetune.yaml "${seed_opt[@]}" \
+    --config "$exp/conf/$v.yaml" --budget-scale "$budget_scale" --exp "$exp/$run"
 done
 
 [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ] || exit 0
 log "stage 2: $exp/dev_results.md"
 python - "$exp" $variants > "$exp/dev_results.md" <<'PY'
 import json
+import re
+import statistics
 import sys
 from pathlib import Path
 exp, variants = Path(sys.argv[1]), sys.argv[2:]
-rows = []
+rows = []  # (variant, seed, result)
 for v in variants:
-    for result in sorted((exp / v).glob("sparsity*/*/result.json")):
-        r = json.loads(result.read_text(encoding="utf-8"))
-        langs = sorted(r["per"])
-        rows.append((v, langs, r))
+    for folder in sorted(exp.glob(f"{v}*")):
+        seed = re.fullmatch(rf"{re.escape(v)}(?:_seed(\d+))?", folder.name)
+        for result in sorted(folder.glob("sparsity*/*/result.json")) if seed else []:
+            rows.append((v, int(seed[1] or 0), json.loads(result.read_text(encoding="utf-8"))))
 if rows:
-    langs = rows[0][1]
-    print("| variant | " + " | ".join(f"dev PER {l}" for l in langs) + " | dev PER avg | dev WER avg | steps |")
-    print("|---|" + "---|" * (len(langs) + 3))
-    for v, _, r in rows:
+    langs = sorted(rows[0][2]["per"])
+    print("| variant | seed | " + " | ".join(f"dev PER {l}" for l in langs) + " | dev PER avg | dev WER avg | steps |")
+    print("|---|---|" + "---|" * (len(langs) + 3))
+    averages = {}
+    for v, seed, r in rows:
         per = [r["per"][l] for l in langs]
         wer = list(r["wer"].values())
-        print(f"| {v} | " + " | ".join(f"{p:.1f}" for p in per) + f" | {sum(per) / len(per):.2f} | "
+        averages.setdefault(v, []).append(sum(per) / len(per))
+        print(f"| {v} | {seed} | " + " | ".join(f"{p:.1f}" for p in per) + f" | {sum(per) / len(per):.2f} | "
               + (f"{sum(wer) / len(wer):.2f}" if wer else "-") + f" | {r['steps']} |")
+    several = {v: a for v, a in averages.items() if len(a) > 1}
+    if several:
+        print()
+        print("| variant | seeds | dev PER avg, mean ± std over seeds |")
+        print("|---|---|---|")
+        for v, a in several.items():
+            print(f"| {v} | {len(a)} | {statistics.mean(a):.2f} ± {statistics.stdev(a):.2f} |")
 PY
 cat "$exp/dev_results.md"
