@@ -75,6 +75,13 @@ def test_method_config_shares_the_checks(tmp_path):
     path.write_text("adaptive:\n  criterion: magnitud\n")
     with pytest.raises(ConfigError, match="adaptive.criterion = 'magnitud' is not one of"):
         load_method_config(str(path), 1.0, 2)
+    path.write_text("dap:\n  reevaluation: {ranking: globl}\n")
+    with pytest.raises(ConfigError, match=r"line 2: dap.reevaluation.ranking = 'globl' is not one of"):
+        load_method_config(str(path), 1.0, 2)
+    path.write_text("adaptive:\n  reevaluation: {marjin: 0.2}\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'adaptive.reevaluation.marjin'; did you mean "
+                                          r"'adaptive.reevaluation.margin'\?"):
+        load_method_config(str(path), 1.0, 2)
     path.write_text("criteria:\n  scores: {lr: 0.1}\n")
     assert load_method_config(str(path), 1.0, 2)["criteria"] == {"saliency": {"decay": 0.9, "accumulate": False},
                                                                         "scores": {"lr": 0.1}}

@@ -23,7 +23,9 @@ One multilingual model:
   static variant (the initialisation compared is the mask).
 
 Re-evaluation options (``method_config["reevaluation"]``, :data:`REEVALUATION_DEFAULTS`; the defaults are the
-behaviour before they existed), for ``adaptive`` and ``dap`` alike (one mask or one per language):
+behaviour before they existed), for ``adaptive`` and ``dap`` alike (one mask or one per language), each overridable
+per method in ``method_config["adaptive"]["reevaluation"]`` and ``method_config["dap"]["reevaluation"]`` (so a
+comparison can run each method with the settings its dev study chose):
 - ``adjust``: PARP's "adjust" per pathway: weights a language's mask excludes keep training from that language's
   batches into that language's own adjusted values (zero when pruned), which compete with its kept |θ| at
   re-evaluation (:mod:`asrprune.model.mask_parametrization` says what happens to shared weights). Off: dormant
@@ -165,7 +167,6 @@ class Methods:
         self.root = sparsity_dir(setup.exp, sparsity)
         self._dense: CTCModule | None = None
         self._cache: dict[str, Outcome] = {}
-        self.reevaluation = {**REEVALUATION_DEFAULTS, **self.conf.get("reevaluation", {})}
         self.ramp_shape = self.conf.get("ramp_shape", RAMP_SHAPES[0])
 
     # ---- building blocks ------------------------------------------------------------------------------------
@@ -204,24 +205,31 @@ class Methods:
         return Outcome(models, sum(o.steps for o in outcomes), sum(o.seconds for o in outcomes), False,
                        [s for o in outcomes for s in o.stages])
 
-    def _adaptive_callback(self, criterion: str, rows_schedule: SparsitySchedule, steps: int):
+    def reevaluation(self, method: str) -> dict:
+        """Re-evaluation options of ``method`` (``adaptive`` or ``dap``): the defaults, the config's shared
+        ``reevaluation``, then the method's own ``<method>.reevaluation``."""
+        own = self.conf.get(method, {}).get("reevaluation", {})
+        return {**REEVALUATION_DEFAULTS, **self.conf.get("reevaluation", {}), **own}
+
+    def _adaptive_callback(self, method: str, criterion: str, rows_schedule: SparsitySchedule, steps: int):
         options = self.conf.get("criteria", {}).get(criterion, {})
         interval = self.conf["interval"]
         stop = int(steps * self.conf["stop_fraction"])
-        churn = {key: self.reevaluation[key] for key in ("ranking", "margin", "max_swap_fraction")}
-        churn["adjust_restart"] = self.reevaluation["adjust_from"]
+        reevaluation = self.reevaluation(method)
+        churn = {key: reevaluation[key] for key in ("ranking", "margin", "max_swap_fraction")}
+        churn["adjust_restart"] = reevaluation["adjust_from"]
         return lambda: [AdaptiveMasking(build_criterion(criterion, options), rows_schedule, interval, stop, **churn)]
 
-    def _adaptive_init(self, spec: dict, masks: Masks | None = None) -> CTCModule:
+    def _adaptive_init(self, method: str, spec: dict, masks: Masks | None = None) -> CTCModule:
         """The dense weights with ``masks`` under an adaptive ``spec``, adjusted values started per ``adjust_from``."""
         module = with_masks(self.dense, spec, masks)
         if spec.get("adjust"):
-            module.model.masks.start_adjusted(self.reevaluation["adjust_from"])
+            module.model.masks.start_adjusted(self.reevaluation(method)["adjust_from"])
         return module
 
-    def _adaptive_spec(self, per_language: bool, criterion: str) -> dict:
+    def _adaptive_spec(self, method: str, per_language: bool, criterion: str) -> dict:
         """Mask spec of the adaptive methods: dormant weights trainable on θ, or per-language adjusted values."""
-        adjust = self.reevaluation["adjust"]
+        adjust = self.reevaluation(method)["adjust"]
         spec = {"per_language": per_language, "dormant_trainable": not adjust,
                 "scores": build_criterion(criterion).needs_scores}
         return {**spec, "adjust": True} if adjust else spec  # without adjust: the spec of earlier runs
@@ -274,11 +282,11 @@ class Methods:
         criterion = self.conf["adaptive"]["criterion"]
         steps = self._steps_per_language()
         schedule = SparsitySchedule(0.0, self.sparsity, 0, int(steps * self.conf["ramp_fraction"]), self.ramp_shape)
-        spec = self._adaptive_spec(False, criterion)
+        spec = self._adaptive_spec("adaptive", False, criterion)
 
         def one(lang: str, exp_dir: Path) -> Outcome:
-            return run_stage(self.setup, exp_dir, lambda: self._adaptive_init(spec), [lang], steps,
-                             self._adaptive_callback(criterion, schedule, steps))
+            return run_stage(self.setup, exp_dir, lambda: self._adaptive_init("adaptive", spec), [lang], steps,
+                             self._adaptive_callback("adaptive", criterion, schedule, steps))
         return self._per_language("adaptive", one)
 
     def _lap(self) -> Outcome:
@@ -311,8 +319,8 @@ class Methods:
                 masks = _first_row(read_masks(prerequisite.models[self.setup.languages[0]]))
             else:
                 masks = self._lsp_masks()
-            return self._adaptive_init(self._adaptive_spec(True, criterion), masks)
+            return self._adaptive_init("dap", self._adaptive_spec("dap", True, criterion), masks)
 
         stage = run_stage(self.setup, self.root / f"dap_{init}_{criterion}", make_init, self.setup.languages, steps,
-                          self._adaptive_callback(criterion, schedule, steps))
+                          self._adaptive_callback("dap", criterion, schedule, steps))
         return stage.plus(prerequisite) if prerequisite is not None else stage

@@ -38,12 +38,15 @@ METHOD_DEFAULTS = {
 def method_schema() -> Section:
     """Keys and types of a method config: :data:`METHOD_DEFAULTS`'s, ``adaptive.criterion`` one of the criteria,
     ``criteria.<name>`` that criterion's constructor arguments, ``ramp_shape``, ``reevaluation.ranking`` and
-    ``reevaluation.adjust_from`` one of their choices (:mod:`asrprune.pruning.masking.methods` describes the keys)."""
+    ``reevaluation.adjust_from`` one of their choices, and the optional ``adaptive.reevaluation`` /
+    ``dap.reevaluation`` the keys of ``reevaluation`` (:mod:`asrprune.pruning.masking.methods` describes them; not
+    in the defaults, so the settings recorded by runs that do not use them stay as they were)."""
     schema = defaults_schema(METHOD_DEFAULTS)
     schema["ramp_shape"] = Literal[RAMP_SHAPES]
     schema["reevaluation"]["ranking"] = Literal[RANKINGS]
     schema["reevaluation"]["adjust_from"] = Literal[ADJUST_STARTS]
-    schema["adaptive"] = Section({"criterion": Literal[tuple(CRITERIA)]})
+    schema["adaptive"] = Section({"criterion": Literal[tuple(CRITERIA)], "reevaluation": schema["reevaluation"]})
+    schema["dap"] = Section({"reevaluation": schema["reevaluation"]})
     schema["criteria"] = Section({name: Section(signature_schema(kind.__init__)) for name, kind in CRITERIA.items()})
     return schema
 

@@ -161,3 +161,15 @@ def test_unseen_language_table_names_each_pathway_and_reads_its_scores(setup, tm
     assert "dense" not in rows
     with pytest.raises(OSError, match="zero_shot.ckpt"):
         unseen_language_table(tmp_path / "empty", "pl")
+
+
+def test_each_adaptive_method_reads_its_own_reevaluation_over_the_shared_one(setup):
+    conf = {**setup.method_config, "reevaluation": {"ranking": "global", "margin": 0.1},
+            "dap": {"reevaluation": {"margin": 0.2}}, "adaptive": {"criterion": "magnitude",
+                                                                  "reevaluation": {"adjust": True}}}
+    methods = Methods(dataclasses.replace(setup, method_config=conf), 0.5)
+    dap, adaptive = methods.reevaluation("dap"), methods.reevaluation("adaptive")
+    assert (dap["ranking"], dap["margin"], dap["adjust"]) == ("global", 0.2, False)
+    assert (adaptive["ranking"], adaptive["margin"], adaptive["adjust"]) == ("global", 0.1, True)
+    assert methods._adaptive_spec("adaptive", False, "magnitude")["adjust"]
+    assert "adjust" not in methods._adaptive_spec("dap", True, "magnitude")
