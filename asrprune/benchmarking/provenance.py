@@ -24,13 +24,18 @@ REPO = Path(__file__).resolve().parents[2]
 RECIPE_LOAD = "not recorded by the command (it cannot see other jobs)"
 
 
+RESULTS_DIR = "benchmarks/results"
+
+
 def git_commit(repo: Path = REPO) -> dict:
-    """``{"commit": sha, "dirty": bool}`` of ``repo``, or ``{"commit": None}`` outside a git checkout."""
+    """``{"commit": sha, "dirty": bool}`` of ``repo``, or ``{"commit": None}`` outside a git checkout; ``dirty``:
+    tracked files outside ``benchmarks/results/`` differ from the commit."""
     try:
         sha = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
                              check=True).stdout.strip()
-        status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True, check=True).stdout
+        # result files a benchmark has just rewritten are no code change: benchmarks/results/ does not count
+        status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no", "--",
+                                 ".", f":!{RESULTS_DIR}"], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None}
     return {"commit": sha, "dirty": bool(status.strip())}

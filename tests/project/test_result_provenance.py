@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from asrprune.benchmarking.provenance import git_commit, provenance_markdown
 from tests.project.test_readme_numbers import REPO, TEXT_SUFFIXES, link_targets
 
 RESULTS = "benchmarks/results"
@@ -105,3 +106,28 @@ def test_a_hex_word_that_is_no_commit_names_none(history):
     head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
                           check=True).stdout.strip()
     assert commits_of_this_repository({head[:10], "f850c6b60f3748a8", "0000000"}) == {head[:10]}
+
+
+def test_a_rewritten_result_file_does_not_make_the_tree_dirty(tmp_path):
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "results" / "table.md").write_text("| a |\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    assert git_commit(tmp_path)["dirty"] is False
+    (tmp_path / "benchmarks" / "results" / "table.md").write_text("| b |\n")
+    assert git_commit(tmp_path)["dirty"] is False
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_commit(tmp_path)["dirty"] is True
+
+
+def test_a_note_that_the_commit_was_not_recorded_is_no_record():
+    assert NOT_RECORDED.search("the commit it ran at was not recorded (the file was last committed with 1a0f53b)")
+    assert NOT_RECORDED.search("commit not recorded (this version of the file came with commit e282bc9)")
+    record = {"commit": "0" * 40, "command": "x", "date": "d", "machine": "m", "torch": "t",
+              "other_load": "not recorded by the command (it cannot see other jobs)"}
+    assert not NOT_RECORDED.search(provenance_markdown(record))
