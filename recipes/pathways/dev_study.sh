@@ -120,23 +120,29 @@ import statistics
 import sys
 from pathlib import Path
 exp, variants = Path(sys.argv[1]), sys.argv[2:]
-rows = []  # (variant, seed, result)
+rows = []
 for v in variants:
     for folder in sorted(exp.glob(f"{v}*")):
         seed = re.fullmatch(rf"{re.escape(v)}(?:_seed(\d+))?", folder.name)
         for result in sorted(folder.glob("sparsity*/*/result.json")) if seed else []:
-            rows.append((v, int(seed[1] or 0), json.loads(result.read_text(encoding="utf-8"))))
+            commits = sorted({json.loads(t.read_text(encoding="utf-8")).get("provenance", {}).get("commit", "")[:7]
+                              for t in result.parent.rglob("train_summary.json")})
+            rows.append((v, int(seed[1] or 0), json.loads(result.read_text(encoding="utf-8")), commits))
 if rows:
-    langs = sorted(rows[0][2]["per"])
-    print("| variant | seed | " + " | ".join(f"dev PER {l}" for l in langs) + " | dev PER avg | dev WER avg | steps |")
-    print("|---|---|" + "---|" * (len(langs) + 3))
+    langs = sorted(rows[0][2]["per"])  # rows: (variant, seed, result, commits)
+    print("Dev-set study of `recipes/pathways/dev_study.sh` (stage 2 of it wrote this table); commit: the code each "
+          "run trained with (its train_summary.json's provenance); other load: not recorded by the script.")
+    print()
+    print("| variant | seed | " + " | ".join(f"dev PER {l}" for l in langs)
+          + " | dev PER avg | dev WER avg | steps | commit |")
+    print("|---|---|" + "---|" * (len(langs) + 4))
     averages = {}
-    for v, seed, r in rows:
+    for v, seed, r, commits in rows:
         per = [r["per"][l] for l in langs]
         wer = list(r["wer"].values())
         averages.setdefault(v, []).append(sum(per) / len(per))
         print(f"| {v} | {seed} | " + " | ".join(f"{p:.1f}" for p in per) + f" | {sum(per) / len(per):.2f} | "
-              + (f"{sum(wer) / len(wer):.2f}" if wer else "-") + f" | {r['steps']} |")
+              + (f"{sum(wer) / len(wer):.2f}" if wer else "-") + f" | {r['steps']} | {'/'.join(commits) or '-'} |")
     several = {v: a for v, a in averages.items() if len(a) > 1}
     if several:
         print()
