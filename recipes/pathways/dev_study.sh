@@ -121,6 +121,15 @@ import sys
 from pathlib import Path
 exp, variants = Path(sys.argv[1]), sys.argv[2:]
 rows = []
+
+
+def overlap(result: dict) -> str:
+    """Mean Jaccard overlap between the languages' masks (one multilingual model), else "-"."""
+    matrix = (result.get("masks") or {}).get("overlap") or []
+    pairs = [row[j] for i, row in enumerate(matrix) for j in range(len(row)) if i != j]
+    return f"{sum(pairs) / len(pairs):.3f}" if pairs and result.get("multilingual") else "-"
+
+
 for v in variants:
     for folder in sorted(exp.glob(f"{v}*")):
         seed = re.fullmatch(rf"{re.escape(v)}(?:_seed(\d+))?", folder.name)
@@ -134,15 +143,16 @@ if rows:
           "run trained with (its train_summary.json's provenance); other load: not recorded by the script.")
     print()
     print("| variant | seed | " + " | ".join(f"dev PER {l}" for l in langs)
-          + " | dev PER avg | dev WER avg | steps | commit |")
-    print("|---|---|" + "---|" * (len(langs) + 4))
+          + " | dev PER avg | dev WER avg | steps | mask overlap | commit |")
+    print("|---|---|" + "---|" * (len(langs) + 5))
     averages = {}
     for v, seed, r, commits in rows:
         per = [r["per"][l] for l in langs]
         wer = list(r["wer"].values())
         averages.setdefault(v, []).append(sum(per) / len(per))
         print(f"| {v} | {seed} | " + " | ".join(f"{p:.1f}" for p in per) + f" | {sum(per) / len(per):.2f} | "
-              + (f"{sum(wer) / len(wer):.2f}" if wer else "-") + f" | {r['steps']} | {'/'.join(commits) or '-'} |")
+              + (f"{sum(wer) / len(wer):.2f}" if wer else "-") + f" | {r['steps']} | {overlap(r)} | "
+              + f"{'/'.join(commits) or '-'} |")
     several = {v: a for v, a in averages.items() if len(a) > 1}
     if several:
         print()
