@@ -114,51 +114,9 @@ done
 [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ] || exit 0
 log "stage 2: $exp/dev_results.md"
 python - "$exp" $variants > "$exp/dev_results.md" <<'PY'
-import json
-import re
-import statistics
 import sys
 from pathlib import Path
-exp, variants = Path(sys.argv[1]), sys.argv[2:]
-rows = []
-
-
-def overlap(result: dict) -> str:
-    """Mean Jaccard overlap between the languages' masks (one multilingual model), else "-"."""
-    matrix = (result.get("masks") or {}).get("overlap") or []
-    pairs = [row[j] for i, row in enumerate(matrix) for j in range(len(row)) if i != j]
-    return f"{sum(pairs) / len(pairs):.3f}" if pairs and result.get("multilingual") else "-"
-
-
-for v in variants:
-    for folder in sorted(exp.glob(f"{v}*")):
-        seed = re.fullmatch(rf"{re.escape(v)}(?:_seed(\d+))?", folder.name)
-        for result in sorted(folder.glob("sparsity*/*/result.json")) if seed else []:
-            commits = sorted({json.loads(t.read_text(encoding="utf-8")).get("provenance", {}).get("commit", "")[:7]
-                              for t in result.parent.rglob("train_summary.json")})
-            rows.append((v, int(seed[1] or 0), json.loads(result.read_text(encoding="utf-8")), commits))
-if rows:
-    langs = sorted(rows[0][2]["per"])  # rows: (variant, seed, result, commits)
-    print("Dev-set study of `recipes/pathways/dev_study.sh` (stage 2 of it wrote this table); commit: the code each "
-          "run trained with (its train_summary.json's provenance); other load: not recorded by the script.")
-    print()
-    print("| variant | seed | " + " | ".join(f"dev PER {l}" for l in langs)
-          + " | dev PER avg | dev WER avg | steps | mask overlap | commit |")
-    print("|---|---|" + "---|" * (len(langs) + 5))
-    averages = {}
-    for v, seed, r, commits in rows:
-        per = [r["per"][l] for l in langs]
-        wer = list(r["wer"].values())
-        averages.setdefault(v, []).append(sum(per) / len(per))
-        print(f"| {v} | {seed} | " + " | ".join(f"{p:.1f}" for p in per) + f" | {sum(per) / len(per):.2f} | "
-              + (f"{sum(wer) / len(wer):.2f}" if wer else "-") + f" | {r['steps']} | {overlap(r)} | "
-              + f"{'/'.join(commits) or '-'} |")
-    several = {v: a for v, a in averages.items() if len(a) > 1}
-    if several:
-        print()
-        print("| variant | seeds | dev PER avg, mean ± std over seeds |")
-        print("|---|---|---|")
-        for v, a in several.items():
-            print(f"| {v} | {len(a)} | {statistics.mean(a):.2f} ± {statistics.stdev(a):.2f} |")
+from asrprune.pruning.masking.report import dev_study_table
+print(dev_study_table(Path(sys.argv[1]), sys.argv[2:]), end="")
 PY
 cat "$exp/dev_results.md"

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import re
+import statistics
 from pathlib import Path
 
 import matplotlib
@@ -26,6 +28,13 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def mean_overlap(masks: dict) -> float | None:
+    """Mean Jaccard overlap between the languages' masks (off-diagonal of ``masks["overlap"]``), None without one."""
+    overlap = masks.get("overlap") or []
+    off_diagonal = [row[j] for i, row in enumerate(overlap) for j in range(len(row)) if i != j]
+    return sum(off_diagonal) / len(off_diagonal) if off_diagonal else None
+
+
 def markdown_table(records: list[dict]) -> str:
     """One row per method and sparsity: PER/WER per language and averages (%), steps, wall time, sizes, masks."""
     languages = records[0]["languages"]
@@ -35,14 +44,12 @@ def markdown_table(records: list[dict]) -> str:
     lines = ["|" + "|".join(head) + "|", "|" + "|".join("---" for _ in head) + "|"]
     for r in records:
         masks = r.get("masks") or {}
-        overlap = masks.get("overlap")
-        off_diagonal = [overlap[i][j] for i in range(len(overlap)) for j in range(len(overlap)) if i != j] if overlap else []
         cells = (
             [f"{r['sparsity']:.0%}", r["method"]]
             + [_fmt(r["per"].get(lang)) for lang in languages] + [_fmt(_mean(r["per"]))]
             + [_fmt(r["wer"].get(lang)) for lang in languages] + [_fmt(_mean(r["wer"]))]
             + [str(r["steps"]), _fmt(r["train_seconds"] / 60), _fmt(masks.get("union_sparsity"), 3),
-               _fmt(sum(off_diagonal) / len(off_diagonal) if off_diagonal else None, 3),
+               _fmt(mean_overlap(masks), 3),
                _fmt(r["export_bytes"] / 1e6, 2), _fmt(r["pathway_export_bytes"] / 1e6 if "pathway_export_bytes" in r else None, 2)]
         )
         lines.append("|" + "|".join(cells) + "|")
@@ -286,3 +293,41 @@ def write_seed_report(exp: Path, out: Path, data: Path | None = None, metrics: t
                        for r in runs.values()]
     (out / "results_seeds.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
+
+
+def dev_study_table(exp: Path, variants: list[str]) -> str:
+    """``recipes/pathways/dev_study.sh``'s table: one row per variant and training seed (folders ``<variant>`` for
+    seed 0, ``<variant>_seed<N>``) with dev PER per language, PER/WER averages, steps, mean mask overlap (one
+    multilingual model) and the commit each run trained with (its ``train_summary.json`` provenance), then mean ±
+    sample std of the PER average over seeds for variants run with several. Empty when no variant has finished."""
+    rows = []  # (variant, seed, result, commits)
+    for v in variants:
+        for folder in sorted(exp.glob(f"{v}*")):
+            seed = re.fullmatch(rf"{re.escape(v)}(?:_seed(\d+))?", folder.name)
+            for result in sorted(folder.glob("sparsity*/*/result.json")) if seed else []:
+                commits = sorted({json.loads(t.read_text(encoding="utf-8")).get("provenance", {}).get("commit", "")[:7]
+                                  for t in result.parent.rglob("train_summary.json")})
+                rows.append((v, int(seed[1] or 0), json.loads(result.read_text(encoding="utf-8")), commits))
+    if not rows:
+        return ""
+    langs = sorted(rows[0][2]["per"])
+    lines = ["Dev-set study of `recipes/pathways/dev_study.sh` (stage 2 of it wrote this table); commit: the code each "
+             "run trained with (its train_summary.json's provenance); other load: not recorded by the script.", "",
+             "| variant | seed | " + " | ".join(f"dev PER {lang}" for lang in langs)
+             + " | dev PER avg | dev WER avg | steps | mask overlap | commit |",
+             "|---|---|" + "---|" * (len(langs) + 5)]
+    averages: dict[str, list[float]] = {}
+    for v, seed, r, commits in rows:
+        per = [r["per"][lang] for lang in langs]
+        wer = list(r["wer"].values())
+        averages.setdefault(v, []).append(sum(per) / len(per))
+        overlap = mean_overlap(r.get("masks") or {}) if r.get("multilingual") else None
+        lines.append(f"| {v} | {seed} | " + " | ".join(f"{p:.1f}" for p in per) + f" | {sum(per) / len(per):.2f} | "
+                     + (f"{sum(wer) / len(wer):.2f}" if wer else "-") + f" | {r['steps']} | {_fmt(overlap, 3)} | "
+                     + f"{'/'.join(commits) or '-'} |")
+    several = {v: a for v, a in averages.items() if len(a) > 1}
+    if several:
+        lines += ["", "| variant | seeds | dev PER avg, mean ± std over seeds |", "|---|---|---|"]
+        lines += [f"| {v} | {len(a)} | {statistics.mean(a):.2f} ± {statistics.stdev(a):.2f} |"
+                  for v, a in several.items()]
+    return "\n".join(lines) + "\n"
