@@ -58,13 +58,16 @@ def main() -> None:
     args = parser.parse_args()
     exp = Path(args.recipe) / args.exp
     times = exp / "recipe_times.tsv"
+    folders = models(exp)
+    if not times.is_file() or not folders:
+        raise SystemExit(f"{exp}: needs recipe_times.tsv (the recipe's stage log; RECIPE_TIMES for recipes other "
+                         "than mini) and a train_summary.json in it or below it: not a finished recipe run")
     rows = times.read_text(encoding="utf-8").splitlines()
     end = float(rows[-1].split("\t")[0])  # the recipe's last log line ("mini recipe done") ends the run
     stages = stage_durations(times, end)
     summaries = sorted(Path(args.recipe, "corpora").glob("synth_summary.json"))
     pruned = exp / "pathways" / "results" / "results.md"
     transfer = exp / "RESULTS_transfer.md"
-    folders = models(exp)
     train_summaries = {f: json.loads((f / "train_summary.json").read_text(encoding="utf-8")) for f in folders}
     record = {
         "wall_seconds": args.wall_seconds,
