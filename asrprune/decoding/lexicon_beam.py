@@ -34,8 +34,9 @@ alphabetically first word sequence first (:func:`_break_ties`).
 Known remaining variation, not traced into flashlight: on some utterances its search itself ends on a different,
 worse hypothesis in some runs (mini recipe model, French test utterance ``common_voice_fr_23880150``: "assez jeune
 dans près" (score -24.80) in 19 of 30 decodings of the same emissions, "assez jeune dans vêtements" (-29.67) in the
-others, in one interactive check with no committed script; not changed by the silence column's value, the beam threshold or the n-best size, and beam sizes 20 / 100
-end deterministically on other, worse hypotheses). So a WER may move by a word or two between decodings.
+others, in one interactive check with no committed script; not changed by the silence column's value, the beam
+threshold or the n-best size, and beam sizes 20 / 100 end deterministically on other, worse hypotheses). So a WER
+may move by a word or two between decodings.
 
 LM scores from KenLM are log10, acoustic scores natural log: ``lm_weight`` absorbs the factor.
 """
