@@ -15,7 +15,8 @@
 #            with the first seed only. Within a seed all methods get the same data, batches and budgets.
 #   stage 2  results/results_seeds.md|json: PER/WER per language and averaged, mean ± std over seeds; paired
 #            bootstrap 95 % CIs (test utterances resampled, pooled over seeds) of each method's difference to the best
-#            DAP variant per sparsity (per-utterance counts cached as decode_test_<lang>/utt_errors.<metric>.tsv);
+#            DAP variant per sparsity, and of OMP/LSP/LTH's to adaptive masking (per-utterance counts cached as
+#            decode_test_<lang>/utt_errors.<metric>.tsv); results/metric_vs_sparsity_seeds.png (mean ± std);
 #            results/seed<first>/: the single-seed table and plots (results.md, wer_vs_sparsity.png,
 #            mask_overlap.png) of the first seed
 #   stage 3  pathways meet JoinAP: the new language --unseen (pl) on the first seed's DAP model at --compare_sparsity,
@@ -61,6 +62,7 @@ option method_config conf/pathways.yaml "method settings: steps, IMP rounds, ΔT
 option budget_scale 1.0 "scales every method's training steps"
 option heatmap_sparsity 0.7 "the sparsity of the mask-overlap plot"
 option bootstrap_resamples 2000 "stage 2: paired bootstrap resamples (seeded, deterministic)"
+option other_load "not recorded" "stage 2: what else ran during stage 1 (recorded; train min depends on it)"
 option exp exp "output folder of the runs"
 option results results "output folder of the tables and plots"
 option dry_run false "true: print what stages 0-2 would run, run nothing"
@@ -154,13 +156,15 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
 fi
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   log "stage 2: tables over seeds ${seed_list[*]} and bootstrap CIs -> $results/results_seeds.md"
-  run python - "$exp" "$results" "$test_data" "$bootstrap_resamples" <<'PY'
+  run python - "$exp" "$results" "$test_data" "$bootstrap_resamples" "$other_load" <<'PY'
 import sys
 from pathlib import Path
 
+from asrprune.benchmarking.provenance import provenance
 from asrprune.pruning.masking.report import write_seed_report
 
-summary = write_seed_report(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), resamples=int(sys.argv[4]))
+summary = write_seed_report(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), resamples=int(sys.argv[4]),
+                            provenance=provenance(other_load=sys.argv[5]))
 print(f"{len(summary['runs'])} runs over seeds {summary['seeds']} -> {sys.argv[2]}/results_seeds.md")
 PY
   log "stage 2: table and plots of seed $first_seed -> $results/seed$first_seed"

@@ -50,7 +50,8 @@ def markdown_table(records: list[dict]) -> str:
             + [_fmt(r["wer"].get(lang)) for lang in languages] + [_fmt(_mean(r["wer"]))]
             + [str(r["steps"]), _fmt(r["train_seconds"] / 60), _fmt(masks.get("union_sparsity"), 3),
                _fmt(mean_overlap(masks), 3),
-               _fmt(r["export_bytes"] / 1e6, 2), _fmt(r["pathway_export_bytes"] / 1e6 if "pathway_export_bytes" in r else None, 2)]
+               _fmt(r["export_bytes"] / 1e6, 2),
+               _fmt(r["pathway_export_bytes"] / 1e6 if "pathway_export_bytes" in r else None, 2)]
         )
         lines.append("|" + "|".join(cells) + "|")
     return "\n".join(lines) + "\n"
@@ -60,8 +61,8 @@ def plot_wer_vs_sparsity(records: list[dict], out: Path) -> None:
     """Average WER (left) and PER (right) per method against target sparsity, the dense model as a dashed line.
 
     Sparse monolingual methods (one model per language) are dashed, multilingual ones solid; each method has its own
-    colour (tab10, then three dark ones) and marker, so that the 11 methods stay apart. A panel is left out where no record has that
-    metric (no lexicon: no WER)."""
+    colour (tab10, then three dark ones) and marker, so that the 11 methods stay apart. A panel is left out where no
+    record has that metric (no lexicon: no WER)."""
     metrics = [m for m in ("wer", "per") if records[0][m]]
     fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.5), squeeze=False)
     methods = sorted({r["method"] for r in records if r["method"] != "dense"})
@@ -204,22 +205,26 @@ def _utterance_matrix(runs: list[dict], lang: str, data: Path, metric: str):
 
 
 def bootstrap_rows(groups: dict[tuple[float, str], dict[int, dict]], data: Path, metric: str,
-                   languages: list[str], resamples: int = 2000, seed: int = 0) -> list[dict]:
-    """At every sparsity, each method against the best DAP variant there (:func:`best_dap`): paired bootstrap CIs
-    (:func:`asrprune.scoring.bootstrap.paired_bootstrap`) of the difference method - best DAP of the corpus-level
+                   languages: list[str], resamples: int = 2000, seed: int = 0, reference: str | None = None,
+                   against: tuple[str, ...] | None = None) -> list[dict]:
+    """At every sparsity, methods against a reference method there: paired bootstrap CIs
+    (:func:`asrprune.scoring.bootstrap.paired_bootstrap`) of the difference method - reference of the corpus-level
     ``metric``, per language and averaged over languages, over the test utterances of ``data``, pooled over the
-    seeds both have (the dense model, which has no seed, against all of DAP's)."""
+    seeds both have. ``reference`` None: the best DAP variant (:func:`best_dap`) against every other method and the
+    dense model (which has no seed: against all of the reference's seeds); a method name (``"adaptive"``): that
+    method against the methods in ``against`` only."""
     from asrprune.scoring.bootstrap import paired_bootstrap
 
     rows = []
     dense = next((runs for (s, m), runs in groups.items() if m == "dense"), None)
     for sparsity in sorted({s for s, _ in groups if s > 0}):
-        reference = best_dap(groups, sparsity, metric)
-        if reference is None:
+        ref_name = best_dap(groups, sparsity, metric) if reference is None else reference
+        ref_runs = groups.get((sparsity, ref_name)) if ref_name else None
+        if not ref_runs:
             continue
-        ref_runs = groups[(sparsity, reference)]
-        others = [(m, runs) for (s, m), runs in groups.items() if abs(s - sparsity) < 1e-9 and m != reference]
-        if dense:
+        others = [(m, runs) for (s, m), runs in groups.items() if abs(s - sparsity) < 1e-9 and m != ref_name
+                  and (against is None or m in against)]
+        if dense and against is None:
             others.append(("dense", dense))
         for method, runs in others:
             seeds = sorted(set(runs) & set(ref_runs)) if method != "dense" else sorted(ref_runs)
@@ -232,8 +237,8 @@ def bootstrap_rows(groups: dict[tuple[float, str], dict[int, dict]], data: Path,
                 a[lang], units[lang] = _utterance_matrix(mine, lang, data, metric)
                 b[lang], ref_units = _utterance_matrix(theirs, lang, data, metric)
                 if list(ref_units) != list(units[lang]):
-                    raise ValueError(f"test_{lang}: {method} and {reference} were scored on different references")
-            row = {"sparsity": sparsity, "method": method, "reference": reference, "seeds": seeds, "metric": metric,
+                    raise ValueError(f"test_{lang}: {method} and {ref_name} were scored on different references")
+            row = {"sparsity": sparsity, "method": method, "reference": ref_name, "seeds": seeds, "metric": metric,
                    "languages": {}}
             for lang in languages:
                 row["languages"][lang] = vars(paired_bootstrap(a[lang], b[lang], units[lang], resamples,
@@ -249,8 +254,8 @@ def _ci(result: dict) -> str:
 
 
 def bootstrap_table(rows: list[dict], languages: list[str]) -> str:
-    """Markdown of :func:`bootstrap_rows`: difference to the best DAP variant in percentage points with its 95 %
-    CI, ``*`` where the CI excludes 0 (positive: worse than the best DAP variant)."""
+    """Markdown of :func:`bootstrap_rows`: difference to the row's reference method (column ``vs``) in percentage
+    points with its 95 % CI, ``*`` where the CI excludes 0 (positive: worse than the reference)."""
     metric = rows[0]["metric"].upper() if rows else "WER"
     head = ["sparsity", "method", "vs", "seeds"] + [f"Δ{metric} {lang}" for lang in languages] + [f"Δ{metric} avg"]
     lines = ["|" + "|".join(head) + "|", "|" + "|".join("---" for _ in head) + "|"]
@@ -261,19 +266,75 @@ def bootstrap_table(rows: list[dict], languages: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def trained_at_commits(run_dir: Path) -> list[str]:
+    """Short commits of the code a run trained with: the provenance of every ``train_summary.json`` under
+    ``run_dir`` (one for a multilingual method, one per language for a monolingual one; none for the dense model)."""
+    return sorted({json.loads(t.read_text(encoding="utf-8")).get("provenance", {}).get("commit", "")[:7]
+                   for t in run_dir.rglob("train_summary.json")} - {""})
+
+
+def plot_seeds(groups: dict[tuple[float, str], dict[int, dict]], metrics: tuple[str, ...], out: Path) -> None:
+    """Mean over seeds of the language-averaged ``metrics`` per method against sparsity, ± one sample std as error
+    bars (none for a single seed); monolingual methods dashed, the dense model a dotted line."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.5), squeeze=False)
+    multilingual = {m: r["multilingual"] for (_, m), runs in groups.items() for r in runs.values() if m != "dense"}
+    colours = list(plt.get_cmap("tab10").colors) + ["#000080", "#8b0000", "#556b2f"]
+    for ax, metric in zip(axes[0], metrics):
+        for i, method in enumerate(sorted(multilingual)):
+            points = []
+            for (sparsity, m), runs in groups.items():
+                values = [_mean(r[metric]) for r in runs.values() if m == method and r[metric]]
+                if values:
+                    points.append((sparsity * 100, statistics.mean(values),
+                                   statistics.stdev(values) if len(values) > 1 else 0.0))
+            style = {"linestyle": "-", "label": method} if multilingual[method] else \
+                {"linestyle": "--", "label": method + " (monolingual)"}
+            xs, ys, errs = zip(*sorted(points))
+            ax.errorbar(xs, ys, yerr=errs, capsize=3, marker="os^vD<>phX*"[i % 11], color=colours[i % len(colours)],
+                        **style)
+        for (_, m), runs in groups.items():
+            if m == "dense":
+                ax.axhline(statistics.mean(_mean(r[metric]) for r in runs.values()), color="black", linestyle=":",
+                           label="dense")
+        ax.set_xlabel("sparsity of the prunable encoder weights (%)")
+        ax.set_ylabel(f"average {metric.upper()} over languages (%), mean ± std over seeds")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+# The monolingual baselines that adaptive masking (the monolingual method of this family) is compared with.
+MONOLINGUAL_BASELINES = ("omp", "lsp", "lth")
+
+
 def write_seed_report(exp: Path, out: Path, data: Path | None = None, metrics: tuple[str, ...] = ("wer", "per"),
-                      resamples: int = 2000, seed: int = 0) -> dict:
-    """``<out>/results_seeds.md`` and ``results_seeds.json``: mean ± std tables over ``<exp>/seed<N>`` and, with
-    ``data`` (the folder of the decoded ``test_<lang>``), the paired bootstrap tables against the best DAP variant
-    (per-utterance counts cached in each decode folder as ``utt_errors.<metric>.tsv``)."""
+                      resamples: int = 2000, seed: int = 0, provenance: dict | None = None) -> dict:
+    """``<out>/results_seeds.md``, ``results_seeds.json`` and ``metric_vs_sparsity_seeds.png``: mean ± std tables
+    over ``<exp>/seed<N>`` and, with ``data`` (the folder of the decoded ``test_<lang>``), the paired bootstrap
+    tables of every method against the best DAP variant and of adaptive masking against the monolingual baselines
+    (per-utterance counts cached in each decode folder as ``utt_errors.<metric>.tsv``). ``provenance`` (a record of
+    :func:`asrprune.benchmarking.provenance.provenance`): the code and machine that made the report, written into
+    both files; the code each run trained with is listed as ``trained_at_commits``."""
+    from asrprune.benchmarking.provenance import provenance_markdown
+
     by_seed = collect_seeds(exp)
     groups = group_runs(by_seed)
     languages = next(iter(by_seed.values()))[0]["languages"]
     metrics = tuple(m for m in metrics if any(r[m] for runs in groups.values() for r in runs.values()))
+    commits = sorted({c for runs in groups.values() for r in runs.values()
+                      for c in trained_at_commits(Path(r["dir"]))})
     parts = [f"# Pathways comparison over seeds {', '.join(map(str, sorted(by_seed)))}\n",
              "Mean ± sample standard deviation over training seeds (one value: one seed). Averages are over "
-             "languages per seed, then over seeds.\n"]
-    summary: dict = {"seeds": sorted(by_seed), "languages": languages, "bootstrap": {}}
+             "languages per seed, then over seeds. `train min`: mean wall minutes of a run's training stages. The runs "
+             f"trained with commit(s) {', '.join(commits) or 'not recorded'}.\n"]
+    if provenance is not None:
+        parts.insert(1, provenance_markdown(provenance) + "\n")
+    summary: dict = {"seeds": sorted(by_seed), "languages": languages, "trained_at_commits": commits,
+                     "bootstrap": {}, "bootstrap_adaptive": {}}
+    if provenance is not None:
+        summary["provenance"] = provenance
     for metric in metrics:
         parts += [f"## {metric.upper()} (%)\n", seed_table(groups, metric, languages)]
     if data is not None:
@@ -287,8 +348,17 @@ def write_seed_report(exp: Path, out: Path, data: Path | None = None, metrics: t
                       f"one with the lowest mean {metric.upper()} avg at that sparsity). The dense model (no "
                       "training seed) is compared with all the listed seeds of that variant.\n",
                       bootstrap_table(rows, languages)]
+        for metric in metrics:
+            rows = bootstrap_rows(groups, data, metric, languages, resamples, seed, reference="adaptive",
+                                  against=MONOLINGUAL_BASELINES)
+            if rows:
+                summary["bootstrap_adaptive"][metric] = rows
+                parts += [f"## {metric.upper()}: monolingual baselines against adaptive masking (percentage points)\n",
+                          "The same paired bootstrap, each monolingual baseline against adaptive masking at the "
+                          "same sparsity. Positive: worse than adaptive masking.\n", bootstrap_table(rows, languages)]
     out.mkdir(parents=True, exist_ok=True)
     (out / "results_seeds.md").write_text("\n".join(parts), encoding="utf-8")
+    plot_seeds(groups, metrics, out / "metric_vs_sparsity_seeds.png")
     summary["runs"] = [{k: v for k, v in r.items() if k != "masks"} for runs in groups.values()
                        for r in runs.values()]
     (out / "results_seeds.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -305,8 +375,7 @@ def dev_study_table(exp: Path, variants: list[str]) -> str:
         for folder in sorted(exp.glob(f"{v}*")):
             seed = re.fullmatch(rf"{re.escape(v)}(?:_seed(\d+))?", folder.name)
             for result in sorted(folder.glob("sparsity*/*/result.json")) if seed else []:
-                commits = sorted({json.loads(t.read_text(encoding="utf-8")).get("provenance", {}).get("commit", "")[:7]
-                                  for t in result.parent.rglob("train_summary.json")})
+                commits = trained_at_commits(result.parent)
                 rows.append((v, int(seed[1] or 0), json.loads(result.read_text(encoding="utf-8")), commits))
     if not rows:
         return ""
