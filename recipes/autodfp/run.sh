@@ -5,7 +5,8 @@
 # several preserved ratios of the model's parameters and MACs (both within the ratio; or --budget
 # params|flops|latency), each pruned model decoded on every language's test set, and one table.
 #   stage 1  re-save the dense model through the same code path (reference for PER and decoding speed); with
-#            --budget latency, first measure the per-layer latency table on this CPU -> exp/latency.json
+#            a latency budget (--budget latency, params+flops+latency), first measure the per-layer latency table in
+#            the whole model on this CPU, at the widths --width_multiple allows -> exp/latency.json
 #   stage 2  prune: every method x ratio (asrprune autodfp), the searches (agent, random) once per seed of --seeds
 #            (<method>_<ratio>_s<seed>); search times are in each summary
 #   stage 3  decode every model on test_<lang> (greedy CTC, PER; one thread, so decoding times compare) and write
@@ -24,7 +25,8 @@ option ratios "0.8 0.6 0.5" "preserved ratios of the budget"
 option methods "l1 merge agent random" "pruning methods"
 option episodes 150 "episodes of the agent's (and random) search"
 option seeds "0" "search seeds of agent and random (e.g. \"0 1 2\"); l1 and merge are deterministic"
-option budget params+flops "what the ratio preserves: params+flops, params, flops or latency"
+option budget params+flops "what the ratio preserves: params, flops, latency or several joined by +"
+option width_multiple 1 "every layer keeps a multiple of this many units or all (16: on the latency table's grid)"
 option exp exp/autodfp "output folder"
 parse_options "$@"
 
@@ -47,16 +49,17 @@ done
 for run in "${runs[@]}"; do models+=("${run##* }"); done
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
-  log "stage 1: latency table ($exp/latency.json, if --budget latency) and dense reference from $checkpoint"
+  log "stage 1: latency table ($exp/latency.json, with a latency budget) and dense reference from $checkpoint"
   asrprune autodfp --checkpoint "$checkpoint" --method l1 --preserve 1.0 --budget "$budget" \
-    --latency-table "$exp/latency.json" --out "$exp/dense.ckpt"
+    --width-multiple "$width_multiple" --latency-table "$exp/latency.json" --out "$exp/dense.ckpt"
 fi
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   for run in "${runs[@]}"; do
     read -r m r s name <<< "$run"
     log "stage 2: $m at preserved $budget ratio $r, seed $s"
     asrprune autodfp --checkpoint "$checkpoint" --method "$m" --preserve "$r" --budget "$budget" \
-      --latency-table "$exp/latency.json" --episodes "$episodes" --seed "$s" --out "$exp/$name.ckpt"
+      --width-multiple "$width_multiple" --latency-table "$exp/latency.json" --episodes "$episodes" --seed "$s" \
+      --out "$exp/$name.ckpt"
   done
 fi
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then

@@ -127,10 +127,11 @@ class PruningEnv(gym.Env):
 
     def decide(self, action: np.ndarray) -> LayerPlan:
         """The layer decision of ``action`` (keep fraction, strength): the fraction places the keep count between
-        the two action walls (:meth:`.budget.Budget.keep_range`)."""
+        the two action walls (:meth:`.budget.Budget.keep_range`), at the nearest width the budget allows."""
         keep_fraction, strength = float(np.clip(action[0], 0, 1)), float(np.clip(action[1], 0, 1))
         fewest, most = self.budget.keep_range([p.keep for p in self.plan])
-        return LayerPlan(round(fewest + keep_fraction * (most - fewest)), strength)
+        keep = self.budget.snap(len(self.plan), fewest + keep_fraction * (most - fewest), fewest, most)
+        return LayerPlan(keep, strength)
 
     def step(self, action):
         step = self.decide(action)

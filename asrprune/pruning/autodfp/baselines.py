@@ -11,10 +11,11 @@ METHOD_STRENGTH = {"l1": 0.0, "merge": 1.0}
 
 
 def uniform_widths(budget: Budget) -> list[int]:
-    """The same keep fraction r in every layer (rounded, at least the layer minimum), the largest r whose widths
-    meet the budget (bisection; the rounded widths grow monotonically with r)."""
+    """The same keep fraction r in every layer (rounded down to an allowed width of the budget, at least the layer
+    minimum), the largest r whose widths meet the budget (bisection; the widths grow monotonically with r)."""
     def widths(r: float) -> list[int]:
-        return [max(m, round(r * w)) for w, m in zip(budget.dense, budget.minimum)]
+        return [max([a for a in allowed if a <= max(allowed[0], round(r * w))])
+                for w, allowed in zip(budget.dense, budget.allowed)]
 
     lo, hi = 0.0, 1.0
     for _ in range(40):

@@ -4,7 +4,10 @@ action wall.
 "Preserved ratio" counts the *whole* model (subsampling front end, conformer blocks, output layer), not just the
 prunable parts. ``params+flops`` (the default) requires both the parameter ratio and the MAC ratio (one utterance
 of ``frames`` input frames) to stay within the target; ``params``, ``flops`` and ``latency`` (the measured per-layer
-lookup table of :mod:`.latency`) constrain one quantity each.
+lookup table of :mod:`.latency`) constrain one quantity each; any ``+``-joined combination of the three
+(``params+flops+latency``) requires every one of its ratios to stay within the target. With a width multiple
+(``multiple`` > 1) a layer keeps only multiples of it, or its dense width (:func:`.latency.width_grid`), so plans
+land on the latency table's measured points.
 
 MACs of the mini recipe's model (144-dim, 4 blocks; 630 M MACs for 4 s, equal to torch's FlopCounterMode): Conv2d
 subsampling #2 plus the embedding linear 390 M (62 %), Conv2d #1 10 M (1.6 %), each block 57 M (two feed-forwards
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import math
 
-from asrprune.pruning.autodfp.latency import LatencyTable
+from asrprune.pruning.autodfp.latency import LatencyTable, width_grid
 from asrprune.model.conformer_layout import conformer_dims, encoder_layers
 from asrprune.pruning.autodfp.units import layer_costs, layer_params
 
@@ -32,7 +35,7 @@ from asrprune.pruning.autodfp.units import layer_costs, layer_params
 REFERENCE_FRAMES = 400
 # No layer keeps fewer than this fraction of its units (and never fewer than one unit).
 MIN_KEEP_FRACTION = 0.1
-METRICS = ("params", "flops", "latency", "params+flops")
+BASE_METRICS = ("params", "flops", "latency")
 
 
 def minimum_widths(layers) -> list[int]:
@@ -45,26 +48,34 @@ class Budget:
 
     Args:
         module: a CTCModule; metric: ``"latency"`` (seconds, needs ``latency``), ``"flops"`` (MACs),
-        ``"params"``, or ``"params+flops"`` (both ratios at most ``preserve``: the ratio is the larger of the two,
-        and per-layer costs, which only feed the agent's state, are the mean of the two shares); preserve: the
-        ratio in (0, 1] that a pruned model's cost may not exceed; frames: utterance length for MACs; latency:
-        the :class:`.latency.LatencyTable` of this model (see :func:`minimum_widths`).
+        ``"params"``, or several joined by ``+`` (e.g. ``"params+flops"``: every ratio at most ``preserve``; the
+        ratio is the largest of them, and per-layer costs, which only feed the agent's state, are the mean of
+        their shares); preserve: the ratio in (0, 1] that a pruned model's cost may not exceed; frames: utterance
+        length for MACs; latency: the :class:`.latency.LatencyTable` of this model (see :func:`minimum_widths`),
+        measured with the same ``multiple``; multiple: the width multiple every layer of at least two multiples
+        keeps to (1: any width).
     """
 
     def __init__(self, module, metric: str, preserve: float, frames: int = REFERENCE_FRAMES,
-                 latency: LatencyTable | None = None):
-        if metric not in METRICS:
-            raise ValueError(f"budget metric {metric!r}: choose one of {METRICS}")
-        if (metric == "latency") != (latency is not None):
+                 latency: LatencyTable | None = None, multiple: int = 1):
+        parts = metric.split("+")
+        if not parts or any(p not in BASE_METRICS for p in parts) or len(set(parts)) != len(parts):
+            raise ValueError(f"budget metric {metric!r}: one of {BASE_METRICS} or several joined by '+'")
+        if ("latency" in parts) != (latency is not None):
             raise ValueError("budget: a latency table is needed for, and only for, the latency metric")
+        if latency is not None and latency.multiple != multiple:
+            raise ValueError(f"budget: latency table measured with width multiple {latency.multiple}, not {multiple}")
         model = module.model
         self.metric, self.preserve, self.frames, self.latency = metric, preserve, frames, latency
         self.layers = encoder_layers(model)
         self.dims = conformer_dims(model)
         self.dense = [layer.width for layer in self.layers]
         self.minimum = minimum_widths(self.layers)
-        self.parts = ([Budget(module, m, preserve, frames) for m in ("params", "flops")]
-                      if metric == "params+flops" else [])
+        # every width a layer may keep, ascending (its minimum or first multiple up to its dense width)
+        self.allowed = [width_grid(w, m, w - m + 1, multiple) for w, m in zip(self.dense, self.minimum)]
+        self.minimum = [a[0] for a in self.allowed]
+        self.parts = ([Budget(module, m, preserve, frames, latency if m == "latency" else None, multiple)
+                       for m in parts] if len(parts) > 1 else [])
         if self.parts:
             self.fixed = 0.0
         elif metric == "latency":
@@ -102,31 +113,38 @@ class Budget:
 
     def keep_range(self, prefix: list[int]) -> tuple[int, int]:
         """The action walls of layer ``len(prefix)``: (fewest, most) units it may keep given the widths chosen for
-        the layers before it. The upper wall is AMC's (:meth:`max_keep`): the budget is never exceeded. The lower
-        wall keeps the budget reachable when every later layer stays dense, so an episode spends its whole budget
-        (up to one unit of the last layer) and methods compare at equal cost."""
+        the layers before it, both allowed widths. The upper wall is AMC's (:meth:`max_keep`): the budget is never
+        exceeded. The lower wall keeps the budget reachable when every later layer stays dense, so an episode spends
+        its whole budget (up to one allowed step of the last layer) and methods compare at equal cost."""
         t = len(prefix)
         most = self.max_keep(prefix)
+        allowed = self.allowed[t]
         rest = self.dense[t + 1:]
-        lo, hi = self.minimum[t], most
+        lo, hi = 0, allowed.index(most)
         while lo < hi:
             mid = (lo + hi) // 2
-            if self.ratio(prefix + [mid] + rest) >= self.preserve - 1e-9:
+            if self.ratio(prefix + [allowed[mid]] + rest) >= self.preserve - 1e-9:
                 hi = mid
             else:
                 lo = mid + 1
-        return lo, most
+        return allowed[lo], most
 
     def max_keep(self, prefix: list[int]) -> int:
-        """The action wall (AMC): the most units layer ``len(prefix)`` may keep, given the widths already chosen for
-        the layers before it, such that the budget is still met when every later layer keeps its minimum."""
+        """The action wall (AMC): the most units layer ``len(prefix)`` may keep (an allowed width), given the widths
+        already chosen for the layers before it, such that the budget is still met when every later layer keeps its
+        minimum."""
         t = len(prefix)
+        allowed = self.allowed[t]
         rest = self.minimum[t + 1:]
-        lo, hi = self.minimum[t], self.dense[t]
+        lo, hi = 0, len(allowed) - 1
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            if self.ratio(prefix + [mid] + rest) <= self.preserve + 1e-9:
+            if self.ratio(prefix + [allowed[mid]] + rest) <= self.preserve + 1e-9:
                 lo = mid
             else:
                 hi = mid - 1
-        return lo
+        return allowed[lo]
+
+    def snap(self, t: int, width: float, fewest: int, most: int) -> int:
+        """The allowed width of layer ``t`` nearest to ``width`` within [``fewest``, ``most``] (both allowed)."""
+        return min((w for w in self.allowed[t] if fewest <= w <= most), key=lambda w: (abs(w - width), w))

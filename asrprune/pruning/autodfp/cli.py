@@ -28,7 +28,7 @@ from asrprune.model.store import save_model
 from asrprune.pruning.autodfp.agent import (CREDITS, STATE_FEATURES, SearchState, random_search, search,
                                            write_episode_log)
 from asrprune.pruning.autodfp.baselines import uniform_plan
-from asrprune.pruning.autodfp.budget import METRICS, REFERENCE_FRAMES, Budget, minimum_widths
+from asrprune.pruning.autodfp.budget import BASE_METRICS, REFERENCE_FRAMES, Budget, minimum_widths
 from asrprune.pruning.autodfp.distortion import OutputDistortion, calibration_features, synthetic_features
 from asrprune.pruning.autodfp.latency import load_or_measure
 from asrprune.pruning.autodfp.prune import prune_module
@@ -42,16 +42,19 @@ METHODS = ("agent", "random", "l1", "merge")
 def autodfp(checkpoint: str | Path, method: str, preserve: float, out: str | Path, metric: str = "params+flops",
             episodes: int = 300, seed: int = 0, utterances: int = 8, calibration: str | Path | None = None,
             latency_table: str | Path | None = None, reconstruction: str | None = None,
-            credit: str = "episode") -> dict:
+            credit: str = "episode", width_multiple: int = 1) -> dict:
     """Prune ``checkpoint`` with ``method`` to ``preserve`` (ratio of ``metric``), save to ``out``, return and
     write the summary (widths, strengths, ratios, MACs, parameters, distortion, search seconds). The latency
     metric reads its table from ``latency_table`` or measures it there (:func:`.latency.load_or_measure`).
     ``reconstruction``: the compensation modes (:func:`.reconstruction.reconstruction_modes`; None: its default);
-    ``credit``: how the agent's episode reward reaches its decisions (:func:`.agent.search`)."""
+    ``credit``: how the agent's episode reward reaches its decisions (:func:`.agent.search`); ``width_multiple``:
+    every layer keeps a multiple of it or its dense width (:class:`.budget.Budget`; 1: any width)."""
     if method not in METHODS:
         raise ValueError(f"--method {method!r}: choose one of {METHODS}")
     settings = dict(checkpoint=str(checkpoint), method=method, preserve=preserve, metric=metric, seed=seed,
                     utterances=utterances, calibration=str(calibration) if calibration else None)
+    if width_multiple != 1:  # absent from the summaries of runs made before the option existed
+        settings["width_multiple"] = width_multiple
     modes = reconstruction_modes(reconstruction)
     settings["reconstruction"] = modes_text(modes)
     if method in ("agent", "random"):
@@ -68,9 +71,9 @@ def autodfp(checkpoint: str | Path, method: str, preserve: float, out: str | Pat
     module = CTCModule.from_file(checkpoint).eval()
     model = module.model
     layers = encoder_layers(model)
-    table = (load_or_measure(model, layers, minimum_widths(layers), REFERENCE_FRAMES, latency_table)
-             if metric == "latency" else None)
-    budget = Budget(module, metric, preserve, latency=table)
+    table = (load_or_measure(model, layers, minimum_widths(layers), REFERENCE_FRAMES, latency_table, width_multiple)
+             if "latency" in metric.split("+") else None)
+    budget = Budget(module, metric, preserve, latency=table, multiple=width_multiple)
     if calibration is None:
         feats, lengths = synthetic_features(model.cmvn.mean, model.cmvn.std, utterances, REFERENCE_FRAMES, seed)
     else:
@@ -124,7 +127,8 @@ def run_cli(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     s = autodfp(args.checkpoint, args.method, args.preserve, args.out, args.budget, args.episodes, args.seed,
-                args.utterances, args.calibration, args.latency_table, args.reconstruction, args.credit)
+                args.utterances, args.calibration, args.latency_table, args.reconstruction, args.credit,
+                args.width_multiple)
     print(f"{args.out}: {s['method']} preserved {s['metric']} ratio {s['achieved_ratio']:.3f} (budget "
           f"{s['preserve']}), {s['params']} parameters (dense {s['dense_params']}), {s['macs'] / 1e6:.0f} M MACs "
           f"(dense {s['dense_macs'] / 1e6:.0f} M), output KL {s['distortion']:.4f} nats/frame on "
@@ -139,7 +143,8 @@ def register_cli(subparsers) -> None:
         "from a trained conformer without data and without fine-tuning, down to a preserved ratio of the whole "
         "model's parameters and MACs together (--budget params+flops, the default: both ratios at most the target), "
         "parameters only (--budget params), MACs only (--budget flops, for a 4 s utterance) or CPU latency "
-        "(--budget latency: per-layer times measured on random inputs on this CPU). The result is a "
+        "(--budget latency: per-layer times measured in the whole model on random inputs on this CPU), or several "
+        "joined by '+' (--budget params+flops+latency). The result is a "
         "smaller dense model. 'agent' searches per-layer keep ratios and reconstruction strengths with Soft "
         "Actor-Critic, rewarded by the output KL divergence to the original model on synthetic inputs drawn from "
         "the model's CMVN statistics (--calibration uses real features instead and is then not data-free).",
@@ -149,11 +154,15 @@ def register_cli(subparsers) -> None:
     add_checkpoint(parser, "the trained model to prune")
     parser.add_argument("--method", choices=METHODS, default="agent")
     parser.add_argument("--preserve", type=float, required=True, help="preserved ratio of the budget metric")
-    parser.add_argument("--budget", choices=METRICS, default="params+flops",
-                        help="what the preserved ratio counts (default params+flops: both; see "
+    parser.add_argument("--budget", default="params+flops",
+                        help=f"what the preserved ratio counts: one of {', '.join(BASE_METRICS)} or several joined "
+                        "by '+', each ratio at most the target (default params+flops; see "
                         "asrprune.pruning.autodfp.budget)")
     parser.add_argument("--latency-table", help="JSON latency table to read, or to measure and write if missing "
-                        "(--budget latency; without it the table is measured and not kept)")
+                        "(a budget with latency; without it the table is measured and not kept)")
+    parser.add_argument("--width-multiple", type=int, default=1,
+                        help="every layer of at least two multiples keeps a multiple of this many units (or all), "
+                        "e.g. 16: the latency table is then measured at exactly those widths (default 1: any)")
     add_out(parser, "pruned checkpoint to write (summary in OUT.json; a search saves its state in OUT.search.pt "
             "after every episode and continues from it when re-run)")
     parser.add_argument("--episodes", type=int, default=300,

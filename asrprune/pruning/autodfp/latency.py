@@ -1,31 +1,36 @@
 """Measured CPU latency of every prunable layer as a function of its width: the lookup table of the latency budget.
 
 Why a measured table: MACs are not CPU time, and per-layer latency lookup tables (AMC, NetAdapt) are the usual
-answer. Known limitation, measured on the mini model (see :mod:`.budget`): a "0.5" plan under this table decoded
-only 1.23-1.43x faster, so it is an option and not the default budget. Likely cause (not proven): the front end's
-oneDNN convolutions change speed abruptly with width and input size (Conv2d #1 at batch 8 x 400 frames: 12.5 ms
-at 122 channels, 45 ms at 136), so a table of isolated layers on fixed 4 s inputs, which charges the front end 67 %
-of the dense time, misjudges what it costs on real, shorter, padded decoding batches.
+answer. What is timed is the *whole model* (CMVN, front end, every block, output layer, log-softmax) on one thread, on
+random inputs of ``batch`` utterances of ``frames`` frames, with one table entry's layers resized and everything
+else dense ("in situ"). The first table timed every layer alone on fixed inputs; a "0.5" plan under it decoded only
+1.23-1.43x faster than dense (README: AutoDFP), because isolated layers miss what the model around them costs (the
+front end's oneDNN convolutions change speed abruptly with width and with the tensors around them: Conv2d #1 at
+batch 8 x 400 frames took 12.5 ms at 122 channels and 45 ms at 136).
 
-How (data-free): each layer kind is rebuilt at a grid of widths with fresh random weights
-(:func:`asrprune.model.conformer_layout.resize_encoder`) and run on random inputs of ``batch`` utterances of
-``frames`` frames (the decoding benchmark's batch of 8 and the budget's 4 s utterance), on one thread. All grid
-points, and the dense model itself, are timed interleaved, ``repeats`` times each (a sample repeats short layers
-until it lasts 20 ms), and the median is kept, so a machine shared with other jobs slows every entry alike.
-Between grid points the latency is interpolated linearly; each table is made non-decreasing in width (cumulative
-maximum) so the budget's bisections stay valid.
+The table is additive: the predicted time of a plan is ``fixed`` plus one entry per layer. From the in-situ
+timings T:
+- block kinds (``ffn``, ``heads``, ``conv``; blocks share a model width, so one table per kind serves every block):
+  T with every layer of that kind at width w, minus T with them at the grid's narrowest width, divided by the
+  number of such layers (8 feed-forwards, 4 attentions, 4 conv modules in the mini model);
+- the front end, with the blocks dense: ``subsampling.0`` (Conv2d #1, width c1) is T(c1, c2_min) - T(c1_min,
+  c2_min); ``subsampling.1`` (Conv2d #2 with the embedding linear) a 2-D table over (c1, c2), T(c1, c2) -
+  T(c1, c2_min), interpolated bilinearly;
+- ``fixed``: T of the dense model minus the dense entries of all layers.
+Each table is made non-decreasing in width (cumulative maximum) so that the budget's bisections stay valid.
 
-Entries: ``subsampling.0`` (Conv2d #1 + ReLU, width c1); ``subsampling.1`` (Conv2d #2 + ReLU + the embedding linear,
-a 2-D table over (c1, c2), interpolated bilinearly); ``ffn`` (one feed-forward module); ``heads`` (rel-pos
-self-attention, every head count); ``conv`` (conv module). Blocks share a model width, so one table per kind serves
-every block. ``fixed`` = dense model forward (CMVN, positional encoding, LayerNorms, residuals, output layer,
-log-softmax) minus the dense entries of all layers.
+Grids: with ``multiple`` > 1 (``asrprune autodfp --width-multiple``), every multiple of it between a kind's fewest
+units and its dense width, and the dense width: the budget then keeps only those widths (:class:`.budget.Budget`),
+so every plan is priced at measured points, never interpolated, and its GEMMs and convolutions get widths the CPU's
+vector units divide evenly (16 floats per AVX-512 register). Layers of fewer than two multiples (attention heads)
+use every width. With ``multiple`` 1, :data:`GRID_POINTS` widths per axis, interpolated linearly between.
+All grid points and the dense model are timed interleaved, ``repeats`` times each, and the median is kept, so a
+machine shared with other jobs slows every entry alike.
 """
 from __future__ import annotations
 
 import copy
 import json
-import math
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -35,16 +40,13 @@ import numpy as np
 import torch
 
 from asrprune.files import atomic_write_text
-from asrprune.model.conformer_layout import BLOCK_LAYERS, Layer, conformer_dims, resize_encoder
+from asrprune.model.conformer_layout import BLOCK_LAYERS, Layer, resize_encoder
 
-# Grid points per width axis; the front end gets more: its convolutions' CPU time jumps with width (on the mini
-# model at batch 8, Conv2d #1 took 12.5 ms at 122 channels and 45 ms at 136: oneDNN picks another kernel and the
-# output no longer fits in cache), so linear interpolation needs dense points there.
+# Grid points per width axis with width multiple 1; the front end gets more: its convolutions' CPU time jumps with
+# width (oneDNN picks another kernel, the output no longer fits in cache), so linear interpolation needs dense points.
 GRID_POINTS = {"subsampling.0": 13, "subsampling.1": 13, "ffn": 9, "heads": 9, "conv": 9}
 # Batch of the timed inputs: the decoding benchmark's batch (benchmarks/autodfp_speed.py --batch).
 BATCH = 8
-# Each timing sample repeats a layer until it lasts this long, so millisecond layers are not lost in timer noise.
-MIN_SAMPLE_SECONDS = 0.02
 BLOCK_KINDS = ("ffn", "heads", "conv")
 
 
@@ -54,7 +56,8 @@ class LatencyTable:
 
     ``widths[key]`` is the grid (ascending ints, the dense width last) of ``subsampling.0``, ``subsampling.1``
     (its c2 axis; its c1 axis is ``widths["subsampling.0"]``), ``ffn``, ``heads`` and ``conv``; ``seconds[key]``
-    the medians (a list of lists, indexed [c1][c2], for ``subsampling.1``); ``fixed`` the seconds no width changes.
+    the entries (a list of lists, indexed [c1][c2], for ``subsampling.1``); ``fixed`` the seconds no width changes;
+    ``multiple`` the width multiple of the grids (1: interpolated grids).
     """
 
     widths: dict
@@ -63,6 +66,7 @@ class LatencyTable:
     frames: int
     batch: int
     repeats: int
+    multiple: int = 1
 
     def lookup(self, layer: Layer, width: int, c1: int) -> float:
         """Seconds of ``layer`` at ``width`` units; ``c1`` is the current width of subsampling.0 (used by
@@ -77,10 +81,15 @@ class LatencyTable:
         """Write the table as JSON, atomically (a killed measurement never leaves a partial table)."""
         atomic_write_text(path, json.dumps(asdict(self), indent=1) + "\n")
 
+    def predict(self, layers: list[Layer]) -> float:
+        """Predicted seconds of a model whose prunable layers (:func:`encoder_layers` of it) are ``layers``, at
+        their current widths: ``fixed`` plus one entry per layer."""
+        return self.fixed + sum(self.lookup(layer, layer.width, layers[0].width) for layer in layers)
+
     @classmethod
-    def load(cls, path: str | Path, layers: list[Layer]) -> "LatencyTable":
+    def load(cls, path: str | Path, layers: list[Layer], multiple: int | None = 1) -> "LatencyTable":
         """Read a table written by :meth:`save` and check that it was measured for a model with the dense widths
-        of ``layers``."""
+        of ``layers`` and with width multiple ``multiple`` (None: any)."""
         try:
             table = cls(**json.loads(Path(path).read_text(encoding="utf-8")))
         except OSError as error:
@@ -90,6 +99,9 @@ class LatencyTable:
         for key, dense in _dense_widths(layers).items():
             if key not in table.widths or table.widths[key][-1] != dense:
                 raise ValueError(f"{path}: widths.{key} does not end at this model's dense width {dense}")
+        if multiple is not None and table.multiple != multiple:
+            raise ValueError(f"{path}: measured with width multiple {table.multiple}, not {multiple} "
+                             "(delete it to measure again, or pass that --width-multiple)")
         return table
 
 
@@ -108,99 +120,100 @@ def _dense_widths(layers: list[Layer]) -> dict:
     return dense
 
 
-def width_grid(dense: int, minimum: int, points: int) -> list[int]:
-    """Ascending distinct ints from ``minimum`` to ``dense`` (every width when there are few)."""
+def width_grid(dense: int, minimum: int, points: int, multiple: int = 1) -> list[int]:
+    """Ascending distinct ints from about ``minimum`` to ``dense``: with ``multiple`` > 1 and ``dense`` at least two
+    multiples, every multiple of it from the first one >= ``minimum``, and ``dense``; else ``points`` evenly spaced
+    widths (every width when there are few)."""
+    if multiple > 1 and dense >= 2 * multiple:
+        first = max(multiple, -(-minimum // multiple) * multiple)
+        return sorted(set(range(first, dense + 1, multiple)) | {dense})
     return sorted({int(round(w)) for w in np.linspace(minimum, dense, min(points, dense - minimum + 1))})
 
 
-def _resized(model, c1: int, c2: int, block_widths: dict):
-    """A copy of ``model``'s encoder with every block at ``block_widths`` and front-end widths c1, c2."""
-    encoder = copy.deepcopy(model.encoder)
-    blocks = [{short: block_widths[kind] for short, kind, _ in BLOCK_LAYERS} for _ in encoder.encoders]
-    resize_encoder(encoder, {"subsampling": [c1, c2], "blocks": blocks})
-    return encoder.eval()
+def _resized_model(model, c1: int, c2: int, block_widths: dict):
+    """A copy of ``model`` (fresh weights where resized) whose front end has widths c1, c2 and whose blocks have
+    ``block_widths`` (``{kind: width}``) in every block, in eval mode."""
+    copy_ = copy.deepcopy(model)
+    blocks = [{short: block_widths[kind] for short, kind, _ in BLOCK_LAYERS} for _ in copy_.encoder.encoders]
+    resize_encoder(copy_.encoder, {"subsampling": [c1, c2], "blocks": blocks})
+    return copy_.eval()
 
 
-def _timers(model, widths: dict, frames: int, batch: int, minimum: dict) -> dict:
-    """Zero-argument callables, one per table entry, each running one layer on random inputs."""
-    g = torch.Generator().manual_seed(0)
-    feats = torch.randn(batch, frames, model.cmvn.mean.numel(), generator=g)
-    lengths = torch.full((batch,), frames, dtype=torch.long)
-    encoder = _resized(model, minimum["subsampling.0"], minimum["subsampling.1"],
-                       {k: minimum[k] for k in BLOCK_KINDS})
-    with torch.inference_mode():
-        x, pos = encoder.embed(feats, torch.ones(batch, 1, frames, dtype=torch.bool))[0]
-    mask = torch.ones(batch, 1, x.shape[1], dtype=torch.bool)
-    timers = {}
+def _models(model, widths: dict, dense: dict) -> dict:
+    """The models to time: key ``("front", c1, c2)`` (blocks dense), ``(kind, w)`` (every layer of that kind at w,
+    the rest dense) and ``"dense"``."""
+    blocks_dense = {kind: dense[kind] for kind in BLOCK_KINDS}
+    models = {"dense": model}
     for c1 in widths["subsampling.0"]:
-        conv0 = torch.nn.Sequential(torch.nn.Conv2d(1, c1, 3, 2), torch.nn.ReLU())
-        timers["subsampling.0", c1] = (lambda m=conv0: m(feats[:, None]))
-        h = conv0(feats[:, None])
         for c2 in widths["subsampling.1"]:
-            conv2 = torch.nn.Sequential(torch.nn.Conv2d(c1, c2, 3, 2), torch.nn.ReLU())
-            out = torch.nn.Linear(c2 * conformer_dims(model).freq[1], x.shape[-1])
-            timers["subsampling.1", c1, c2] = (lambda a=conv2, b=out, h=h: b(a(h).transpose(1, 2).flatten(2)))
+            models["front", c1, c2] = _resized_model(model, c1, c2, blocks_dense)
     for kind in BLOCK_KINDS:
         for w in widths[kind]:
-            layer = _resized(model, 1, 1, {**{k: minimum[k] for k in BLOCK_KINDS}, kind: w}).encoders[0]
-            timers[kind, w] = {
-                "ffn": lambda m=layer.feed_forward: m(x),
-                "heads": lambda m=layer.self_attn: m(x, x, x, pos, mask),
-                "conv": lambda m=layer.conv_module: m(x),
-            }[kind]
-    lang_ids = torch.zeros(batch, dtype=torch.long)
-    timers["model"] = lambda: model(feats, lengths, lang_ids)
-    return timers
+            models[kind, w] = _resized_model(model, dense["subsampling.0"], dense["subsampling.1"],
+                                             {**blocks_dense, kind: w})
+    return models
+
+
+def time_interleaved(runs: dict, repeats: int) -> dict:
+    """Median seconds of each zero-argument callable of ``runs``, timed in turn ``repeats`` times after one
+    warm-up call each (interleaved, so a slowdown of the machine hits every entry alike)."""
+    for run in runs.values():
+        run()
+    samples: dict = {key: [] for key in runs}
+    for _ in range(repeats):
+        for key, run in runs.items():
+            started = time.perf_counter()
+            run()
+            samples[key].append(time.perf_counter() - started)
+    return {key: statistics.median(v) for key, v in samples.items()}
 
 
 def measure(model, layers: list[Layer], minimum: list[int], frames: int, batch: int = BATCH,
-            repeats: int = 5, min_sample_seconds: float = MIN_SAMPLE_SECONDS) -> LatencyTable:
-    """Measure the table of ``model`` (a ConformerCTC in eval mode; its weights are not used, only its shapes and
-    the dense forward for ``fixed``), whose prunable ``layers`` have per-layer ``minimum`` widths. Runs on one
-    thread (restores the thread count after)."""
+            repeats: int = 5, multiple: int = 1) -> LatencyTable:
+    """Measure the table of ``model`` (a ConformerCTC; only its shapes are used, and its dense forward), whose
+    prunable ``layers`` have per-layer ``minimum`` widths, in situ (module docstring). Runs on one thread (restores
+    the thread count after)."""
     dense = _dense_widths(layers)
     lowest = {}
     for layer, m in zip(layers, minimum):
         lowest[table_key(layer)] = min(lowest.get(table_key(layer), m), m)
-    widths = {key: width_grid(dense[key], lowest[key], GRID_POINTS[key]) for key in dense}
+    widths = {key: width_grid(dense[key], lowest[key], GRID_POINTS[key], multiple) for key in dense}
+    count = {key: sum(table_key(layer) == key for layer in layers) for key in dense}
+    g = torch.Generator().manual_seed(0)
+    feats = torch.randn(batch, frames, model.cmvn.mean.numel(), generator=g)
+    lengths = torch.full((batch,), frames, dtype=torch.long)
+    lang_ids = torch.zeros(batch, dtype=torch.long)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with torch.inference_mode():
-            timers = _timers(model.eval(), widths, frames, batch, lowest)
-            calls = {}
-            for key, run in timers.items():  # warm-up; enough calls per sample to last min_sample_seconds
-                started = time.perf_counter()
-                run()
-                calls[key] = max(1, math.ceil(min_sample_seconds / (time.perf_counter() - started)))
-            samples: dict = {key: [] for key in timers}
-            for _ in range(repeats):
-                for key, run in timers.items():
-                    started = time.perf_counter()
-                    for _ in range(calls[key]):
-                        run()
-                    samples[key].append((time.perf_counter() - started) / calls[key])
+            models = _models(model.eval(), widths, dense)
+            median = time_interleaved({key: (lambda m=m: m(feats, lengths, lang_ids)) for key, m in models.items()},
+                                      repeats)
     finally:
         torch.set_num_threads(threads)
-    median = {key: statistics.median(v) for key, v in samples.items()}
-    seconds = {key: np.maximum.accumulate([median[key, w] for w in widths[key]]).tolist()
-               for key in ("subsampling.0",) + BLOCK_KINDS}
-    grid = np.array([[median["subsampling.1", c1, c2] for c2 in widths["subsampling.1"]]
-                     for c1 in widths["subsampling.0"]])
-    seconds["subsampling.1"] = np.maximum.accumulate(np.maximum.accumulate(grid, axis=0), axis=1).tolist()
-    table = LatencyTable(widths, seconds, 0.0, frames, batch, repeats)
+    c1s, c2s = widths["subsampling.0"], widths["subsampling.1"]
+    front = np.array([[median["front", c1, c2] for c2 in c2s] for c1 in c1s])
+    seconds = {"subsampling.0": np.maximum.accumulate(front[:, 0] - front[0, 0]).tolist(),
+               "subsampling.1": np.maximum.accumulate(np.maximum.accumulate(front - front[:, :1], axis=0),
+                                                      axis=1).tolist()}
+    for kind in BLOCK_KINDS:
+        times = np.array([median[kind, w] for w in widths[kind]])
+        seconds[kind] = np.maximum.accumulate((times - times[0]) / count[kind]).tolist()
+    table = LatencyTable(widths, seconds, 0.0, frames, batch, repeats, multiple)
     dense_layers = sum(table.lookup(layer, layer.width, dense["subsampling.0"]) for layer in layers)
-    table.fixed = max(0.0, median["model"] - dense_layers)
+    table.fixed = max(0.0, median["dense"] - dense_layers)
     return table
 
 
 def load_or_measure(model, layers: list[Layer], minimum: list[int], frames: int,
-                    path: str | Path | None) -> LatencyTable:
-    """The table at ``path`` if it exists (checked against ``layers``), else a fresh :func:`measure`, written to
-    ``path`` when one is given, so that every method of a recipe prunes against the same measurements."""
+                    path: str | Path | None, multiple: int = 1) -> LatencyTable:
+    """The table at ``path`` if it exists (checked against ``layers`` and ``multiple``), else a fresh
+    :func:`measure`, written to ``path`` when one is given, so that every method of a recipe prunes against the same
+    measurements."""
     if path is not None and Path(path).exists():
-        return LatencyTable.load(path, layers)
-    table = measure(model, layers, minimum, frames)
+        return LatencyTable.load(path, layers, multiple)
+    table = measure(model, layers, minimum, frames, multiple=multiple)
     if path is not None:
         table.save(path)
     return table

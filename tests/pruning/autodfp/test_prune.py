@@ -81,17 +81,17 @@ def tiny_latency():
     """A latency table of the tiny model (one quick repeat: the values are noisy, the structure is what counts)."""
     module = two_block_module()
     layers = encoder_layers(module.model)
-    return measure(module.model, layers, minimum_widths(layers), frames=100, batch=2, repeats=1,
-                   min_sample_seconds=0.0)
+    return measure(module.model, layers, minimum_widths(layers), frames=100, batch=2, repeats=1)
 
 
-@pytest.mark.parametrize("metric", ["latency", "flops", "params", "params+flops"])
+@pytest.mark.parametrize("metric", ["latency", "flops", "params", "params+flops", "params+flops+latency"])
 def test_budget_is_always_met_and_costs_are_counted_exactly(metric, tiny_latency):
     module = two_block_module()
     rng = np.random.default_rng(0)
-    table = tiny_latency if metric == "latency" else None
+    measured = "latency" in metric
+    table = tiny_latency if measured else None
     preserves = (0.8, 0.5, 0.3)
-    if metric == "latency":  # the tiny model's fixed per-call overhead is large and noisy: stay above its floor
+    if measured:  # the tiny model's fixed per-call overhead is large and noisy: stay above its floor
         full = Budget(module, metric, 1.0, latency=table)
         lowest = full.ratio(full.minimum)
         preserves = tuple(lowest + (1 - lowest) * f for f in (0.8, 0.5, 0.2))
@@ -109,11 +109,11 @@ def test_budget_is_always_met_and_costs_are_counted_exactly(metric, tiny_latency
         for plan in plans:
             widths = [p.keep for p in plan]
             assert budget.ratio(widths) <= preserve + 1e-9
-        for plan in plans[2:] if metric != "latency" else ():
+        for plan in plans[2:] if not measured else ():
             # The agent's lower wall spends the budget up to a unit of the last layer (with a measured latency
             # table one unit can be a big step, so only the upper bound is guaranteed there).
             assert budget.ratio([p.keep for p in plan]) >= preserve - 0.02
-        if metric == "latency":  # measured, so no exact count to compare with
+        if measured:  # no exact count to compare with
             continue
         pruned = prune_module(module, plans[-1])
         if metric == "params+flops":  # both counted ratios within the budget, the larger one is the ratio
@@ -133,7 +133,7 @@ def test_latency_table_is_monotone_reloads_and_rejects_another_model(tiny_latenc
         assert tiny_latency.widths[key][-1] == next(layer.width for layer in layers
                                                     if key in (layer.name, layer.kind))
         rows = np.atleast_2d(seconds)
-        assert (np.diff(rows, axis=-1) >= 0).all() and (np.diff(rows, axis=0) >= 0).all() and (rows > 0).all()
+        assert (np.diff(rows, axis=-1) >= 0).all() and (np.diff(rows, axis=0) >= 0).all() and (rows >= 0).all()
     for layer in layers:  # a narrower layer never costs more
         assert tiny_latency.lookup(layer, layer.width // 2, 8) <= tiny_latency.lookup(layer, layer.width, 8)
     path = tmp_path / "latency.json"
@@ -143,6 +143,43 @@ def test_latency_table_is_monotone_reloads_and_rejects_another_model(tiny_latenc
                       {"lr": 1e-3, "weight_decay": 0, "warmup_fraction": 0.1}, max_steps=10)
     with pytest.raises(ValueError, match="latency.json: widths.ffn"):
         LatencyTable.load(path, encoder_layers(wider.model))
+    with pytest.raises(ValueError, match="latency.json: measured with width multiple 1, not 8"):
+        LatencyTable.load(path, layers, multiple=8)
+
+
+def test_width_multiple_keeps_every_plan_on_measured_widths_within_the_budget():
+    """With a width multiple, every layer of two multiples or more keeps a multiple of it or its dense width (the
+    latency table's grid points), attention heads any count; the budget is still met by every plan."""
+    module = two_block_module()
+    layers = encoder_layers(module.model)
+    table = measure(module.model, layers, minimum_widths(layers), frames=100, batch=2, repeats=1, multiple=8)
+    assert table.widths["ffn"] == [8, 16, 24, 32, 40, 48, 56, 64] and table.widths["heads"] == [1, 2]
+    lowest = Budget(module, "params+flops+latency", 1.0, latency=table, multiple=8).ratio(
+        [g[0] for g in Budget(module, "params", 1.0, multiple=8).allowed])
+    rng = np.random.default_rng(0)
+    for preserve in (0.8, lowest + 0.3 * (1 - lowest)):
+        budget = Budget(module, "params+flops+latency", preserve, latency=table, multiple=8)
+        env = PruningEnv(module, budget, evaluate=lambda plan: 1.0, reference=1.0)
+        plans = [uniform_plan(budget, "l1")]
+        for _ in range(10):
+            env.reset()
+            done = False
+            while not done:
+                _, _, done, _, _ = env.step(rng.uniform(0, 1, size=2))
+            plans.append(env.best[1])
+            env.best = None
+        for plan in plans:
+            widths = [p.keep for p in plan]
+            assert budget.ratio(widths) <= preserve + 1e-9
+            for layer, w in zip(layers, widths):
+                assert w == layer.width or (w % 8 == 0 if layer.width >= 16 else 1 <= w <= layer.width)
+            for layer, w in zip(layers, widths):  # on a grid point: looked up, never interpolated
+                assert w in table.widths["subsampling.0" if layer.name == "subsampling.0" else
+                                         "subsampling.1" if layer.block is None else layer.kind]
+    with pytest.raises(ValueError, match="measured with width multiple 8, not 1"):
+        Budget(module, "latency", 0.9, latency=table)
+    with pytest.raises(ValueError, match=r"budget metric 'params\+macs'"):
+        Budget(module, "params+macs", 0.9)
 
 
 def test_random_search_evaluates_as_many_plans_as_the_agent_and_meets_the_budget():
