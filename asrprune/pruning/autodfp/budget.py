@@ -21,7 +21,9 @@ that it uses, because its reward (output distortion) favours keeping whatever th
 ``flops`` the agent prunes the front end and keeps the blocks (1.20-1.39x faster than dense; ranges over 2-4 benchmark
 runs); under ``params`` it keeps the front end, few parameters but most of the MACs (1.37-1.47x); the ``latency``
 table of isolated layers did not predict decoding time (1.23-1.43x). Counting both closes both loopholes:
-1.57-1.62x (uniform L1 at the same budget: 1.83-2.16x).
+1.57-1.62x (uniform L1 at the same budget: 1.83-2.16x). The latency table is now measured in the whole model
+(:mod:`.latency`), to be combined as ``params+flops+latency`` with a width multiple; how well it predicts decoding
+time is checked by ``benchmarks/autodfp_speed.py --latency-table`` (README: AutoDFP).
 """
 from __future__ import annotations
 
