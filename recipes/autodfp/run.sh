@@ -27,6 +27,7 @@ option episodes 150 "episodes of the agent's (and random) search"
 option seeds "0" "search seeds of agent and random (e.g. \"0 1 2\"); l1 and merge are deterministic"
 option budget params+flops "what the ratio preserves: params, flops, latency or several joined by +"
 option width_multiple 1 "every layer keeps a multiple of this many units or all (16: on the latency table's grid)"
+option latency_frames 400 "input lengths (frames) the latency table times, e.g. \"150 250 350 450\""
 option exp exp/autodfp "output folder"
 parse_options "$@"
 
@@ -51,15 +52,16 @@ for run in "${runs[@]}"; do models+=("${run##* }"); done
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   log "stage 1: latency table ($exp/latency.json, with a latency budget) and dense reference from $checkpoint"
   asrprune autodfp --checkpoint "$checkpoint" --method l1 --preserve 1.0 --budget "$budget" \
-    --width-multiple "$width_multiple" --latency-table "$exp/latency.json" --out "$exp/dense.ckpt"
+    --width-multiple "$width_multiple" --latency-frames $latency_frames --latency-table "$exp/latency.json" \
+    --out "$exp/dense.ckpt"
 fi
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   for run in "${runs[@]}"; do
     read -r m r s name <<< "$run"
     log "stage 2: $m at preserved $budget ratio $r, seed $s"
     asrprune autodfp --checkpoint "$checkpoint" --method "$m" --preserve "$r" --budget "$budget" \
-      --width-multiple "$width_multiple" --latency-table "$exp/latency.json" --episodes "$episodes" --seed "$s" \
-      --out "$exp/$name.ckpt"
+      --width-multiple "$width_multiple" --latency-frames $latency_frames --latency-table "$exp/latency.json" \
+      --episodes "$episodes" --seed "$s" --out "$exp/$name.ckpt"
   done
 fi
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then

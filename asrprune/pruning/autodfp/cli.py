@@ -42,19 +42,23 @@ METHODS = ("agent", "random", "l1", "merge")
 def autodfp(checkpoint: str | Path, method: str, preserve: float, out: str | Path, metric: str = "params+flops",
             episodes: int = 300, seed: int = 0, utterances: int = 8, calibration: str | Path | None = None,
             latency_table: str | Path | None = None, reconstruction: str | None = None,
-            credit: str = "episode", width_multiple: int = 1) -> dict:
+            credit: str = "episode", width_multiple: int = 1,
+            latency_frames: tuple[int, ...] = (REFERENCE_FRAMES,)) -> dict:
     """Prune ``checkpoint`` with ``method`` to ``preserve`` (ratio of ``metric``), save to ``out``, return and
     write the summary (widths, strengths, ratios, MACs, parameters, distortion, search seconds). The latency
     metric reads its table from ``latency_table`` or measures it there (:func:`.latency.load_or_measure`).
     ``reconstruction``: the compensation modes (:func:`.reconstruction.reconstruction_modes`; None: its default);
     ``credit``: how the agent's episode reward reaches its decisions (:func:`.agent.search`); ``width_multiple``:
-    every layer keeps a multiple of it or its dense width (:class:`.budget.Budget`; 1: any width)."""
+    every layer keeps a multiple of it or its dense width (:class:`.budget.Budget`; 1: any width);
+    ``latency_frames``: the input lengths the latency table is timed at (:func:`.latency.measure`)."""
     if method not in METHODS:
         raise ValueError(f"--method {method!r}: choose one of {METHODS}")
     settings = dict(checkpoint=str(checkpoint), method=method, preserve=preserve, metric=metric, seed=seed,
                     utterances=utterances, calibration=str(calibration) if calibration else None)
     if width_multiple != 1:  # absent from the summaries of runs made before the option existed
         settings["width_multiple"] = width_multiple
+    if "latency" in metric.split("+"):
+        settings["latency_frames"] = list(latency_frames)
     modes = reconstruction_modes(reconstruction)
     settings["reconstruction"] = modes_text(modes)
     if method in ("agent", "random"):
@@ -71,8 +75,8 @@ def autodfp(checkpoint: str | Path, method: str, preserve: float, out: str | Pat
     module = CTCModule.from_file(checkpoint).eval()
     model = module.model
     layers = encoder_layers(model)
-    table = (load_or_measure(model, layers, minimum_widths(layers), REFERENCE_FRAMES, latency_table, width_multiple)
-             if "latency" in metric.split("+") else None)
+    table = (load_or_measure(model, layers, minimum_widths(layers), list(latency_frames), latency_table,
+                             width_multiple) if "latency" in metric.split("+") else None)
     budget = Budget(module, metric, preserve, latency=table, multiple=width_multiple)
     if calibration is None:
         feats, lengths = synthetic_features(model.cmvn.mean, model.cmvn.std, utterances, REFERENCE_FRAMES, seed)
@@ -128,7 +132,7 @@ def run_cli(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     s = autodfp(args.checkpoint, args.method, args.preserve, args.out, args.budget, args.episodes, args.seed,
                 args.utterances, args.calibration, args.latency_table, args.reconstruction, args.credit,
-                args.width_multiple)
+                args.width_multiple, tuple(args.latency_frames))
     print(f"{args.out}: {s['method']} preserved {s['metric']} ratio {s['achieved_ratio']:.3f} (budget "
           f"{s['preserve']}), {s['params']} parameters (dense {s['dense_params']}), {s['macs'] / 1e6:.0f} M MACs "
           f"(dense {s['dense_macs'] / 1e6:.0f} M), output KL {s['distortion']:.4f} nats/frame on "
@@ -160,6 +164,9 @@ def register_cli(subparsers) -> None:
                         "asrprune.pruning.autodfp.budget)")
     parser.add_argument("--latency-table", help="JSON latency table to read, or to measure and write if missing "
                         "(a budget with latency; without it the table is measured and not kept)")
+    parser.add_argument("--latency-frames", type=int, nargs="+", default=[REFERENCE_FRAMES],
+                        help="input lengths in frames (10 ms) the latency table times, one batch of 8 each, summed: "
+                        "the lengths the model will decode, e.g. 150 250 350 450 (default: 400)")
     parser.add_argument("--width-multiple", type=int, default=1,
                         help="every layer of at least two multiples keeps a multiple of this many units (or all), "
                         "e.g. 16: the latency table is then measured at exactly those widths (default 1: any)")

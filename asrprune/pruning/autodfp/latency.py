@@ -2,11 +2,14 @@
 
 Why a measured table: MACs are not CPU time, and per-layer latency lookup tables (AMC, NetAdapt) are the usual
 answer. What is timed is the *whole model* (CMVN, front end, every block, output layer, log-softmax) on one thread, on
-random inputs of ``batch`` utterances of ``frames`` frames, with one table entry's layers resized and everything
-else dense ("in situ"). The first table timed every layer alone on fixed inputs; a "0.5" plan under it decoded only
-1.23-1.43x faster than dense (README: AutoDFP), because isolated layers miss what the model around them costs (the
-front end's oneDNN convolutions change speed abruptly with width and with the tensors around them: Conv2d #1 at
-batch 8 x 400 frames took 12.5 ms at 122 channels and 45 ms at 136).
+random inputs of ``batch`` utterances of each length in ``frames`` (one batch per length, their times summed), with
+one table entry's layers resized and everything else dense ("in situ"). Several lengths matter: the front end's
+speed jumps where its output tensors stop fitting in the CPU's cache, which depends on the input length as much as
+on the width, so a table timed at one length puts the jump where decoding batches of other lengths do not have it
+(measured: benchmarks/results/autodfp_latency_check/). The first table timed every layer alone on fixed inputs; a
+"0.5" plan under it decoded only 1.23-1.43x faster than dense (README: AutoDFP), because isolated layers miss what
+the model around them costs (the front end's oneDNN convolutions change speed abruptly with width and with the
+tensors around them: Conv2d #1 at batch 8 x 400 frames took 12.5 ms at 122 channels and 45 ms at 136).
 
 The table is additive: the predicted time of a plan is ``fixed`` plus one entry per layer. From the in-situ
 timings T:
@@ -52,7 +55,8 @@ BLOCK_KINDS = ("ffn", "heads", "conv")
 
 @dataclass
 class LatencyTable:
-    """Seconds per forward of ``batch`` x ``frames`` frames on one thread, per layer kind and width.
+    """Seconds per forward of one batch of ``batch`` utterances at each length of ``frames`` (summed) on one
+    thread, per layer kind and width.
 
     ``widths[key]`` is the grid (ascending ints, the dense width last) of ``subsampling.0``, ``subsampling.1``
     (its c2 axis; its c1 axis is ``widths["subsampling.0"]``), ``ffn``, ``heads`` and ``conv``; ``seconds[key]``
@@ -63,7 +67,7 @@ class LatencyTable:
     widths: dict
     seconds: dict
     fixed: float
-    frames: int
+    frames: list[int]
     batch: int
     repeats: int
     multiple: int = 1
@@ -168,7 +172,7 @@ def time_interleaved(runs: dict, repeats: int) -> dict:
     return {key: statistics.median(v) for key, v in samples.items()}
 
 
-def measure(model, layers: list[Layer], minimum: list[int], frames: int, batch: int = BATCH,
+def measure(model, layers: list[Layer], minimum: list[int], frames: list[int], batch: int = BATCH,
             repeats: int = 5, multiple: int = 1) -> LatencyTable:
     """Measure the table of ``model`` (a ConformerCTC; only its shapes are used, and its dense forward), whose
     prunable ``layers`` have per-layer ``minimum`` widths, in situ (module docstring). Runs on one thread (restores
@@ -180,16 +184,15 @@ def measure(model, layers: list[Layer], minimum: list[int], frames: int, batch: 
     widths = {key: width_grid(dense[key], lowest[key], GRID_POINTS[key], multiple) for key in dense}
     count = {key: sum(table_key(layer) == key for layer in layers) for key in dense}
     g = torch.Generator().manual_seed(0)
-    feats = torch.randn(batch, frames, model.cmvn.mean.numel(), generator=g)
-    lengths = torch.full((batch,), frames, dtype=torch.long)
-    lang_ids = torch.zeros(batch, dtype=torch.long)
+    inputs = [(torch.randn(batch, n, model.cmvn.mean.numel(), generator=g), torch.full((batch,), n, dtype=torch.long),
+               torch.zeros(batch, dtype=torch.long)) for n in frames]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with torch.inference_mode():
             models = _models(model.eval(), widths, dense)
-            median = time_interleaved({key: (lambda m=m: m(feats, lengths, lang_ids)) for key, m in models.items()},
-                                      repeats)
+            median = time_interleaved({key: (lambda m=m: [m(*batch_) for batch_ in inputs])
+                                       for key, m in models.items()}, repeats)
     finally:
         torch.set_num_threads(threads)
     c1s, c2s = widths["subsampling.0"], widths["subsampling.1"]
@@ -200,19 +203,23 @@ def measure(model, layers: list[Layer], minimum: list[int], frames: int, batch: 
     for kind in BLOCK_KINDS:
         times = np.array([median[kind, w] for w in widths[kind]])
         seconds[kind] = np.maximum.accumulate((times - times[0]) / count[kind]).tolist()
-    table = LatencyTable(widths, seconds, 0.0, frames, batch, repeats, multiple)
+    table = LatencyTable(widths, seconds, 0.0, list(frames), batch, repeats, multiple)
     dense_layers = sum(table.lookup(layer, layer.width, dense["subsampling.0"]) for layer in layers)
     table.fixed = max(0.0, median["dense"] - dense_layers)
     return table
 
 
-def load_or_measure(model, layers: list[Layer], minimum: list[int], frames: int,
+def load_or_measure(model, layers: list[Layer], minimum: list[int], frames: list[int],
                     path: str | Path | None, multiple: int = 1) -> LatencyTable:
-    """The table at ``path`` if it exists (checked against ``layers`` and ``multiple``), else a fresh
+    """The table at ``path`` if it exists (checked against ``layers``, ``multiple`` and ``frames``), else a fresh
     :func:`measure`, written to ``path`` when one is given, so that every method of a recipe prunes against the same
     measurements."""
     if path is not None and Path(path).exists():
-        return LatencyTable.load(path, layers, multiple)
+        table = LatencyTable.load(path, layers, multiple)
+        if list(np.atleast_1d(table.frames)) != list(frames):
+            raise ValueError(f"{path}: timed at input lengths {table.frames}, not {list(frames)} (delete it to measure "
+                             "again, or pass those --latency-frames)")
+        return table
     table = measure(model, layers, minimum, frames, multiple=multiple)
     if path is not None:
         table.save(path)
