@@ -8,7 +8,7 @@
 # --seed N (N > 0) trains the variants again with training seed N into <exp>/<variant>_seed<N>/: the spread over
 # seeds says which differences between variants the study can see.
 # Variants (name: method, then the settings it changes; the first of each method is the reference):
-#   dap_saliency           dap middle:saliency, the config as it is (the mini recipe's stage 7 today)
+#   dap_saliency           dap middle:saliency with per-tensor ranking (stage 7 of the mini recipe until this study)
 #   dap_saliency_accum     saliency averaged over the whole interval ΔT instead of an EMA
 #   dap_saliency_cap       at most 10 % of a tensor's kept weights swapped per re-evaluation
 #   dap_saliency_margin    a candidate must beat a kept weight's saliency by 20 %
@@ -20,7 +20,7 @@
 #   dap_parp_tensor        dap_parp with per-tensor ranking
 #   dap_saliency_dt20      ΔT 20 steps instead of 10 (same budget)
 #   dap_saliency_linear    a linear sparsity ramp instead of the cubic one (same budget)
-#   adaptive_magnitude     monolingual adaptive masking as configured
+#   adaptive_magnitude     monolingual adaptive masking by magnitude, per-tensor ranking, no adjust (earlier default)
 #   adaptive_parp          monolingual adaptive masking with adjust and global ranking (PARP)
 #   adaptive_global        monolingual adaptive masking with global ranking, without adjust
 #   stage 1  train and score every variant of --variants (skipping finished ones)
@@ -53,25 +53,36 @@ cd "$here"
 
 # variant -> "method init criterion" and the YAML overlay on the method config
 declare -A method overlay
-method[dap_saliency]="dap middle saliency";        overlay[dap_saliency]="{}"
+# Each overlay sets the re-evaluation of its method in full (dap.reevaluation / adaptive.reevaluation, which override
+# the base config's), so a variant means the same whatever the base config chose.
+tensor="{dap: {reevaluation: {ranking: tensor}}}"
+method[dap_saliency]="dap middle saliency";        overlay[dap_saliency]=$tensor
 method[dap_saliency_accum]="dap middle saliency"
-overlay[dap_saliency_accum]="{criteria: {saliency: {accumulate: true}}}"
-method[dap_saliency_cap]="dap middle saliency";    overlay[dap_saliency_cap]="{reevaluation: {max_swap_fraction: 0.1}}"
-method[dap_saliency_margin]="dap middle saliency"; overlay[dap_saliency_margin]="{reevaluation: {margin: 0.2}}"
-method[dap_saliency_global]="dap middle saliency"; overlay[dap_saliency_global]="{reevaluation: {ranking: global}}"
+overlay[dap_saliency_accum]="{criteria: {saliency: {accumulate: true}}, dap: {reevaluation: {ranking: tensor}}}"
+method[dap_saliency_cap]="dap middle saliency"
+overlay[dap_saliency_cap]="{dap: {reevaluation: {ranking: tensor, max_swap_fraction: 0.1}}}"
+method[dap_saliency_margin]="dap middle saliency"
+overlay[dap_saliency_margin]="{dap: {reevaluation: {ranking: tensor, margin: 0.2}}}"
+method[dap_saliency_global]="dap middle saliency"
+overlay[dap_saliency_global]="{dap: {reevaluation: {ranking: global}}}"
 method[dap_saliency_global_cap]="dap middle saliency"
-overlay[dap_saliency_global_cap]="{reevaluation: {ranking: global, max_swap_fraction: 0.1}}"
-method[dap_parp]="dap middle magnitude";           overlay[dap_parp]="{reevaluation: {adjust: true, ranking: global}}"
+overlay[dap_saliency_global_cap]="{dap: {reevaluation: {ranking: global, max_swap_fraction: 0.1}}}"
+method[dap_parp]="dap middle magnitude"
+overlay[dap_parp]="{dap: {reevaluation: {adjust: true, ranking: global}}}"
 method[dap_parp_weight]="dap middle magnitude"
-overlay[dap_parp_weight]="{reevaluation: {adjust: true, ranking: global, adjust_from: weight}}"
-method[dap_parp_tensor]="dap middle magnitude";    overlay[dap_parp_tensor]="{reevaluation: {adjust: true}}"
-method[dap_saliency_dt20]="dap middle saliency";   overlay[dap_saliency_dt20]="{interval: 20}"
-method[dap_saliency_linear]="dap middle saliency"; overlay[dap_saliency_linear]="{ramp_shape: linear}"
-method[adaptive_magnitude]="adaptive - -";         overlay[adaptive_magnitude]="{}"
+overlay[dap_parp_weight]="{dap: {reevaluation: {adjust: true, ranking: global, adjust_from: weight}}}"
+method[dap_parp_tensor]="dap middle magnitude"
+overlay[dap_parp_tensor]="{dap: {reevaluation: {adjust: true, ranking: tensor}}}"
+method[dap_saliency_dt20]="dap middle saliency"
+overlay[dap_saliency_dt20]="{interval: 20, dap: {reevaluation: {ranking: tensor}}}"
+method[dap_saliency_linear]="dap middle saliency"
+overlay[dap_saliency_linear]="{ramp_shape: linear, dap: {reevaluation: {ranking: tensor}}}"
+method[adaptive_magnitude]="adaptive - -"
+overlay[adaptive_magnitude]="{adaptive: {reevaluation: {adjust: false, ranking: tensor}}}"
 method[adaptive_parp]="adaptive - -"
-overlay[adaptive_parp]="{reevaluation: {adjust: true, ranking: global}}"
-method[adaptive_global]="adaptive - -";            overlay[adaptive_global]="{reevaluation: {ranking: global}}"
-
+overlay[adaptive_parp]="{adaptive: {reevaluation: {adjust: true, ranking: global}}}"
+method[adaptive_global]="adaptive - -"
+overlay[adaptive_global]="{adaptive: {reevaluation: {adjust: false, ranking: global}}}"
 for v in $variants; do
   [ -n "${method[$v]:-}" ] || usage_error "--variants: unknown variant '$v' (see the list at the top of $0)"
 done

@@ -26,11 +26,11 @@
 #            and 5).
 # Every method is resumable and reuses finished prerequisite stages of its seed (LSP masks for static pathways, ...).
 # --dry_run true prints what stages 0-2 would run (skipping finished runs) without running or installing anything.
-# Time on the 2-core CPU machine (ESTIMATE from the single-seed run of benchmarks/results/pathways_synthetic: 26
-# results in 80 min, 100 test utterances per language; 50 % 21 min, 70 % 32 min, 90 % 22 min; about 0.75 s per
-# training step; decoding grows with the test sets, about +45 s per run at 400 utterances): stage 0 roughly 15-30
-# min (espeak for 4 x 1100 utterances), the first seed about 100 min, each further seed (70 % and 90 %, 18 runs)
-# about 70 min, stage 2 a few minutes: about 4 h for the defaults (3 seeds), about 6.5 h for 5 seeds; stage 3 25 min.
+# Time on the 2-core CPU machine, measured (benchmarks/results/pathways_seeds): stage 1 with --sparsities "0.7 0.9"
+# --methods "omp lsp adaptive lap static" --dap_compare_runs "" and three seeds (37 runs) took 94.5 min, about 2.6 min
+# per run including start-up, export and decoding 4 x 400 test utterances; stage 2 24 s. The defaults (LTH, 50 % for
+# the first seed, four more DAP runs at 70 % per seed: 62 runs) take about 2.7 h at that rate (an estimate); stage 0
+# roughly 15-30 min (espeak for 4 x 1100 utterances); stage 3 about 25 min.
 # A stopped run loses at most its current method's current training stage.
 # --budget_scale 0.05 gives a few-minute end-to-end check. A GPU run would use --method_config conf/pathways_gpu.yaml
 # (2000 steps, 3 IMP rounds, ΔT 50; trainer.accelerator auto picks the GPU), --seeds "0 1 2 3 4", --seed_sparsities
