@@ -3,10 +3,10 @@
 Why a measured table: MACs are not CPU time, and per-layer latency lookup tables (AMC, NetAdapt) are the usual
 answer. What is timed is the *whole model* (CMVN, front end, every block, output layer, log-softmax) on one thread, on
 random inputs of ``batch`` utterances of each length in ``frames`` (one batch per length, their times summed), with
-one table entry's layers resized and everything else dense ("in situ"). Several lengths matter: the front end's
-speed jumps where its output tensors stop fitting in the CPU's cache, which depends on the input length as much as
-on the width, so a table timed at one length puts the jump where decoding batches of other lengths do not have it
-(measured: benchmarks/results/autodfp_latency_check/). The first table timed every layer alone on fixed inputs; a
+one table entry's layers resized and everything else dense ("in situ"). Several lengths are offered because the
+front end's speed jumps where its output tensors stop fitting in the CPU's cache, which depends on the input length
+as much as on the width; on the mini model a table timed at 210, 340 and 480 frames mispredicted decoding time as
+much as one timed at 400 (benchmarks/results/autodfp_latency_check/). The first table timed every layer alone on fixed inputs; a
 "0.5" plan under it decoded only 1.23-1.43x faster than dense (README: AutoDFP), because isolated layers miss what
 the model around them costs (the front end's oneDNN convolutions change speed abruptly with width and with the
 tensors around them: Conv2d #1 at batch 8 x 400 frames took 12.5 ms at 122 channels and 45 ms at 136).
@@ -159,13 +159,16 @@ def _models(model, widths: dict, dense: dict) -> dict:
 
 
 def time_interleaved(runs: dict, repeats: int) -> dict:
-    """Median seconds of each zero-argument callable of ``runs``, timed in turn ``repeats`` times after one
-    warm-up call each (interleaved, so a slowdown of the machine hits every entry alike)."""
-    for run in runs.values():
-        run()
+    """Median seconds of each zero-argument callable of ``runs``, timed in turn ``repeats`` times (interleaved, so
+    a slowdown of the machine hits every entry alike), each timed call right after an untimed call of the same
+    callable: decoding runs one model over batch after batch, so its caches, allocator and oneDNN kernels are warm
+    for that model, and a call that follows another model's would charge it their eviction (tables timed that way
+    predicted 1.2-1.9 times the speed-up that each pruned model measured in decoding: benchmarks/results/
+    autodfp_latency_check/)."""
     samples: dict = {key: [] for key in runs}
     for _ in range(repeats):
         for key, run in runs.items():
+            run()
             started = time.perf_counter()
             run()
             samples[key].append(time.perf_counter() - started)
