@@ -23,6 +23,8 @@
 #   adaptive_magnitude     monolingual adaptive masking by magnitude, per-tensor ranking, no adjust (earlier default)
 #   adaptive_parp          monolingual adaptive masking with adjust and global ranking (PARP)
 #   adaptive_global        monolingual adaptive masking with global ranking, without adjust
+#   adaptive_fast_ramp     adaptive_parp reaching the target after 10 % of the steps, masks fixed from 60 %
+#   omp                    one-shot magnitude pruning per language and fine-tuning (the baseline, for reference)
 #   stage 1  train and score every variant of --variants (skipping finished ones)
 #   stage 2  <exp>/dev_results.md: PER per language and PER/WER averages on dev, one row per finished variant and
 #            seed, and mean ± std over seeds for variants run with several
@@ -40,7 +42,7 @@ option langs "de fr es it" "its languages"
 option sparsity 0.7 "target sparsity of every variant"
 option variants "dap_saliency dap_parp dap_parp_weight dap_saliency_accum dap_saliency_cap dap_saliency_margin \
 dap_saliency_global dap_parp_tensor dap_saliency_dt20 dap_saliency_linear adaptive_magnitude adaptive_parp \
-dap_saliency_global_cap adaptive_global" \
+dap_saliency_global_cap adaptive_global adaptive_fast_ramp omp" \
   "variants to run, in this order"
 option method_config conf/pathways.yaml "the base method settings every variant overlays"
 option budget_scale 1.0 "scales every variant's training steps (0.05: a few-minute check)"
@@ -83,6 +85,10 @@ method[adaptive_parp]="adaptive - -"
 overlay[adaptive_parp]="{adaptive: {reevaluation: {adjust: true, ranking: global}}}"
 method[adaptive_global]="adaptive - -"
 overlay[adaptive_global]="{adaptive: {reevaluation: {adjust: false, ranking: global}}}"
+method[adaptive_fast_ramp]="adaptive - -"
+overlay[adaptive_fast_ramp]="{ramp_fraction: 0.1, stop_fraction: 0.6,
+  adaptive: {reevaluation: {adjust: true, ranking: global}}}"
+method[omp]="omp - -";                             overlay[omp]="{}"
 for v in $variants; do
   [ -n "${method[$v]:-}" ] || usage_error "--variants: unknown variant '$v' (see the list at the top of $0)"
 done
