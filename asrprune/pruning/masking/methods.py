@@ -77,6 +77,13 @@ SHARED = {"per_language": False}
 PATHWAYS = {"per_language": True}
 
 
+def method_reevaluation(method_config: dict, method: str) -> dict:
+    """Re-evaluation options of ``method`` (``adaptive`` or ``dap``) under ``method_config``: the defaults, the
+    config's shared ``reevaluation``, then the method's own ``<method>.reevaluation``."""
+    own = method_config.get(method, {}).get("reevaluation", {})
+    return {**REEVALUATION_DEFAULTS, **method_config.get("reevaluation", {}), **own}
+
+
 @dataclass
 class Setup:
     """Inputs shared by all methods.
@@ -206,10 +213,7 @@ class Methods:
                        [s for o in outcomes for s in o.stages])
 
     def reevaluation(self, method: str) -> dict:
-        """Re-evaluation options of ``method`` (``adaptive`` or ``dap``): the defaults, the config's shared
-        ``reevaluation``, then the method's own ``<method>.reevaluation``."""
-        own = self.conf.get(method, {}).get("reevaluation", {})
-        return {**REEVALUATION_DEFAULTS, **self.conf.get("reevaluation", {}), **own}
+        return method_reevaluation(self.conf, method)
 
     def _adaptive_callback(self, method: str, criterion: str, rows_schedule: SparsitySchedule, steps: int):
         options = self.conf.get("criteria", {}).get(criterion, {})
