@@ -57,34 +57,49 @@ def markdown_table(records: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_wer_vs_sparsity(records: list[dict], out: Path) -> None:
-    """Average WER (left) and PER (right) per method against target sparsity, the dense model as a dashed line.
+# One colour (tab10, then three dark ones) and marker per method, so that the 11 methods stay apart.
+COLOURS = list(plt.get_cmap("tab10").colors) + ["#000080", "#8b0000", "#556b2f"]
+MARKERS = "osD^v<>phX*"
 
-    Sparse monolingual methods (one model per language) are dashed, multilingual ones solid; each method has its own
-    colour (tab10, then three dark ones) and marker, so that the 11 methods stay apart. A panel is left out where no
-    record has that metric (no lexicon: no WER)."""
-    metrics = [m for m in ("wer", "per") if records[0][m]]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.5), squeeze=False)
-    methods = sorted({r["method"] for r in records if r["method"] != "dense"})
-    colours = list(plt.get_cmap("tab10").colors) + ["#000080", "#8b0000", "#556b2f"]
-    markers = "osD^v<>phX*"
-    for ax, metric in zip(axes[0], metrics):
-        for i, method in enumerate(methods):
-            points = sorted((r["sparsity"], _mean(r[metric])) for r in records if r["method"] == method)
-            monolingual = not next(r for r in records if r["method"] == method)["multilingual"]
-            ax.plot([p[0] * 100 for p in points], [p[1] for p in points], marker=markers[i % len(markers)],
-                    color=colours[i % len(colours)], linestyle="--" if monolingual else "-",
-                    label=method + (" (monolingual)" if monolingual else ""))
-        for r in records:
-            if r["method"] == "dense":
-                ax.axhline(_mean(r[metric]), color="black", linestyle=":", label="dense")
+
+def _plot_against_sparsity(series: dict, dense: dict, multilingual: dict, ylabel: str, out: Path) -> None:
+    """One panel per metric of ``series`` (``{metric: {method: [(sparsity %, value, std), ...]}}``): each method's
+    values against sparsity, with error bars where a std is non-zero; monolingual methods (``multilingual[method]``
+    false) dashed, multilingual ones solid; ``dense[metric]``, if given, a dotted line. ``ylabel`` follows
+    "average <METRIC> over languages (%)"."""
+    fig, axes = plt.subplots(1, len(series), figsize=(6 * len(series), 4.5), squeeze=False)
+    for ax, (metric, methods) in zip(axes[0], series.items()):
+        for i, method in enumerate(sorted(methods)):
+            xs, ys, errs = zip(*sorted(methods[method]))
+            monolingual = not multilingual[method]
+            ax.errorbar(xs, ys, yerr=errs if any(errs) else None, capsize=3, marker=MARKERS[i % len(MARKERS)],
+                        color=COLOURS[i % len(COLOURS)], linestyle="--" if monolingual else "-",
+                        label=method + (" (monolingual)" if monolingual else ""))
+        if metric in dense:
+            ax.axhline(dense[metric], color="black", linestyle=":", label="dense")
         ax.set_xlabel("sparsity of the prunable encoder weights (%)")
-        ax.set_ylabel(f"average {metric.upper()} over languages (%)")
+        ax.set_ylabel(f"average {metric.upper()} over languages (%){ylabel}")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
+
+
+def plot_wer_vs_sparsity(records: list[dict], out: Path) -> None:
+    """Average WER (left) and PER (right) per method against target sparsity, the dense model as a dotted line
+    (:func:`_plot_against_sparsity`). A panel is left out where no record has that metric (no lexicon: no WER)."""
+    metrics = [m for m in ("wer", "per") if records[0][m]]
+    series: dict = {m: {} for m in metrics}
+    dense = {}
+    for r in records:
+        for m in metrics:
+            if r["method"] == "dense":
+                dense[m] = _mean(r[m])
+            else:
+                series[m].setdefault(r["method"], []).append((r["sparsity"] * 100, _mean(r[m]), 0.0))
+    multilingual = {r["method"]: r["multilingual"] for r in records if r["method"] != "dense"}
+    _plot_against_sparsity(series, dense, multilingual, "", out)
 
 
 def plot_overlap(records: list[dict], sparsity: float, out: Path) -> None:
@@ -275,34 +290,23 @@ def trained_at_commits(run_dir: Path) -> list[str]:
 
 def plot_seeds(groups: dict[tuple[float, str], dict[int, dict]], metrics: tuple[str, ...], out: Path) -> None:
     """Mean over seeds of the language-averaged ``metrics`` per method against sparsity, ± one sample std as error
-    bars (none for a single seed); monolingual methods dashed, the dense model a dotted line."""
-    fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.5), squeeze=False)
-    multilingual = {m: r["multilingual"] for (_, m), runs in groups.items() for r in runs.values() if m != "dense"}
-    colours = list(plt.get_cmap("tab10").colors) + ["#000080", "#8b0000", "#556b2f"]
-    for ax, metric in zip(axes[0], metrics):
-        for i, method in enumerate(sorted(multilingual)):
-            points = []
-            for (sparsity, m), runs in groups.items():
-                values = [_mean(r[metric]) for r in runs.values() if m == method and r[metric]]
-                if values:
-                    points.append((sparsity * 100, statistics.mean(values),
-                                   statistics.stdev(values) if len(values) > 1 else 0.0))
-            style = {"linestyle": "-", "label": method} if multilingual[method] else \
-                {"linestyle": "--", "label": method + " (monolingual)"}
-            xs, ys, errs = zip(*sorted(points))
-            ax.errorbar(xs, ys, yerr=errs, capsize=3, marker="os^vD<>phX*"[i % 11], color=colours[i % len(colours)],
-                        **style)
-        for (_, m), runs in groups.items():
-            if m == "dense":
-                ax.axhline(statistics.mean(_mean(r[metric]) for r in runs.values()), color="black", linestyle=":",
-                           label="dense")
-        ax.set_xlabel("sparsity of the prunable encoder weights (%)")
-        ax.set_ylabel(f"average {metric.upper()} over languages (%), mean ± std over seeds")
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    bars (none for a single seed), the dense model a dotted line (:func:`_plot_against_sparsity`)."""
+    series: dict = {m: {} for m in metrics}
+    dense = {}
+    multilingual = {}
+    for (sparsity, method), runs in groups.items():
+        for m in metrics:
+            values = [_mean(r[m]) for r in runs.values() if r[m]]
+            if not values:
+                continue
+            if method == "dense":
+                dense[m] = statistics.mean(values)
+            else:
+                std = statistics.stdev(values) if len(values) > 1 else 0.0
+                series[m].setdefault(method, []).append((sparsity * 100, statistics.mean(values), std))
+        if method != "dense":
+            multilingual[method] = next(iter(runs.values()))["multilingual"]
+    _plot_against_sparsity(series, dense, multilingual, ", mean ± std over seeds", out)
 
 
 # The monolingual baselines that adaptive masking (the monolingual method of this family) is compared with.
