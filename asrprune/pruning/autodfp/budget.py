@@ -72,9 +72,8 @@ class Budget:
         self.layers = encoder_layers(model)
         self.dims = conformer_dims(model)
         self.dense = [layer.width for layer in self.layers]
-        self.minimum = minimum_widths(self.layers)
-        # every width a layer may keep, ascending (its minimum or first multiple up to its dense width)
-        self.allowed = [width_grid(w, m, w - m + 1, multiple) for w, m in zip(self.dense, self.minimum)]
+        # every width a layer may keep, ascending: from its minimum (or the first multiple above) to its dense width
+        self.allowed = [width_grid(w, m, w - m + 1, multiple) for w, m in zip(self.dense, minimum_widths(self.layers))]
         self.minimum = [a[0] for a in self.allowed]
         self.parts = ([Budget(module, m, preserve, frames, latency if m == "latency" else None, multiple)
                        for m in parts] if len(parts) > 1 else [])

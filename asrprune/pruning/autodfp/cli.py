@@ -58,6 +58,8 @@ def autodfp(checkpoint: str | Path, method: str, preserve: float, out: str | Pat
     if width_multiple != 1:  # absent from the summaries of runs made before the option existed
         settings["width_multiple"] = width_multiple
     if "latency" in metric.split("+"):
+        if not latency_frames or min(latency_frames) <= 0:
+            raise ValueError(f"--latency-frames {list(latency_frames)}: give one or more positive frame counts")
         settings["latency_frames"] = list(latency_frames)
     modes = reconstruction_modes(reconstruction)
     settings["reconstruction"] = modes_text(modes)

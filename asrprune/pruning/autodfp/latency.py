@@ -1,15 +1,17 @@
 """Measured CPU latency of every prunable layer as a function of its width: the lookup table of the latency budget.
 
 Why a measured table: MACs are not CPU time, and per-layer latency lookup tables (AMC, NetAdapt) are the usual
-answer. What is timed is the *whole model* (CMVN, front end, every block, output layer, log-softmax) on one thread, on
-random inputs of ``batch`` utterances of each length in ``frames`` (one batch per length, their times summed), with
-one table entry's layers resized and everything else dense ("in situ"). Several lengths are offered because the
+answer. What is timed is the *whole model* (CMVN, front end, every block, output layer, log-softmax) on one thread,
+on random inputs of ``batch`` utterances of each length in ``frames`` (one batch per length, their times summed),
+with one table entry's layers resized and everything else dense ("in situ"). Several lengths are offered because the
 front end's speed jumps where its output tensors stop fitting in the CPU's cache, which depends on the input length
-as much as on the width; on the mini model a table timed at 210, 340 and 480 frames mispredicted decoding time as
-much as one timed at 400 (benchmarks/results/autodfp_latency_check/). The first table timed every layer alone on fixed inputs; a
-"0.5" plan under it decoded only 1.23-1.43x faster than dense (README: AutoDFP), because isolated layers miss what
-the model around them costs (the front end's oneDNN convolutions change speed abruptly with width and with the
-tensors around them: Conv2d #1 at batch 8 x 400 frames took 12.5 ms at 122 channels and 45 ms at 136).
+as much as on the width; on the mini model, with cold timings, a table timed at 210, 340 and 480 frames mispredicted
+decoding time as much as one timed at 400; timing warm (:func:`time_interleaved`) brought the predictions for
+searched plans close, deep front-end cuts are still over-predicted (benchmarks/results/autodfp_latency_check/). The
+first table timed every layer alone on fixed inputs; a "0.5" plan under it decoded only 1.23-1.43x faster than dense
+(README: AutoDFP), because isolated layers miss what the model around them costs (the front end's oneDNN
+convolutions change speed abruptly with width and with the tensors around them: Conv2d #1 at batch 8 x 400 frames
+took 12.5 ms at 122 channels and 45 ms at 136).
 
 The table is additive: the predicted time of a plan is ``fixed`` plus one entry per layer. From the in-situ
 timings T:

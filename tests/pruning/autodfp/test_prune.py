@@ -14,7 +14,7 @@ from asrprune.model.store import load_model, save_model
 from asrprune.pruning.autodfp.agent import PruningEnv, random_search, search
 from asrprune.pruning.autodfp.baselines import uniform_plan
 from asrprune.pruning.autodfp.budget import Budget, minimum_widths
-from asrprune.pruning.autodfp.latency import LatencyTable, load_or_measure, measure
+from asrprune.pruning.autodfp.latency import LatencyTable, load_or_measure, measure, table_key
 from asrprune.pruning.autodfp.distortion import OutputDistortion, synthetic_features
 from asrprune.pruning.autodfp.prune import LayerPlan, prune_module
 from asrprune.pruning.autodfp.units import layer_costs
@@ -176,8 +176,7 @@ def test_width_multiple_keeps_every_plan_on_measured_widths_within_the_budget():
             for layer, w in zip(layers, widths):
                 assert w == layer.width or (w % 8 == 0 if layer.width >= 16 else 1 <= w <= layer.width)
             for layer, w in zip(layers, widths):  # on a grid point: looked up, never interpolated
-                assert w in table.widths["subsampling.0" if layer.name == "subsampling.0" else
-                                         "subsampling.1" if layer.block is None else layer.kind]
+                assert w in table.widths[table_key(layer)]
     with pytest.raises(ValueError, match="measured with width multiple 8, not 1"):
         Budget(module, "latency", 0.9, latency=table)
     with pytest.raises(ValueError, match=r"budget metric 'params\+macs'"):
