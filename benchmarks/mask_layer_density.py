@@ -1,13 +1,13 @@
 """Where a pruned model's masks keep their weights: the kept fraction per kind of prunable tensor.
 
 A method that ranks weights globally (one ranking over all prunable tensors) chooses how sparse each tensor gets,
-and a ranking by magnitude favours tensors whose weights are large by construction (small fan-in). This script
-reads the masks of finished ``asrprune prune run`` folders from their final exports (``<run>/exports/``:
+and a ranking by magnitude favours tensors whose weights are large by construction (small fan-in). This script reads
+the masks of finished ``asrprune prune run`` folders from their final exports (``<run>/exports/``:
 ``multilingual.pt`` with one mask per language, or one ``<lang>.pt`` per language for monolingual methods; the
-``pathway_<lang>.pt`` extracts are skipped) and writes one Markdown table: per run, the
-fraction of weights kept in each tensor kind (all blocks together; attention q/k/v and output, feed-forward w_1
-and w_2 of both feed-forward modules, conv-module pointwise 1, depthwise, pointwise 2), averaged over the run's
-masks (languages), and overall. The file ends with its provenance record.
+``pathway_<lang>.pt`` extracts are skipped) and writes one Markdown table: per run, the fraction of weights kept in
+each tensor kind (all blocks together; one column per prunable module path of a block,
+``asrprune.model.conformer_layout.PRUNABLE_WEIGHTS``, the macaron feed-forward counted with the other), averaged
+over the run's masks (languages), and overall. The file ends with its provenance record.
 
 Example: cd recipes/pathways; python ../../benchmarks/mask_layer_density.py --runs exp/seed0/sparsity90/{omp,lap} \
     --other-load "nothing else" --out ../../benchmarks/results/pathways_seeds/mask_layer_density.md
@@ -15,22 +15,22 @@ Example: cd recipes/pathways; python ../../benchmarks/mask_layer_density.py --ru
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 from asrprune.benchmarking.provenance import provenance, provenance_markdown
+from asrprune.model.conformer_layout import FFN, FFN_MACARON, PRUNABLE_WEIGHTS
 from asrprune.pruning.masking.masked_models import read_masks
 
-# tensor kind -> pattern of the prunable weight names it covers
-KINDS = {
-    "attn q/k/v": r"self_attn\.linear_[qkv]$",
-    "attn out": r"self_attn\.linear_out$",
-    "ffn w_1": r"feed_forward(_macaron)?\.w_1$",
-    "ffn w_2": r"feed_forward(_macaron)?\.w_2$",
-    "conv pw1": r"conv_module\.pointwise_conv1$",
-    "conv dw": r"conv_module\.depthwise_conv$",
-    "conv pw2": r"conv_module\.pointwise_conv2$",
-}
+# Tensor kinds: the prunable module paths of a conformer block, the macaron feed-forward counted with the other one.
+KINDS = tuple(dict.fromkeys(path.replace(FFN_MACARON, FFN) for path in PRUNABLE_WEIGHTS))
+
+
+def kind_of(name: str) -> str:
+    """The kind of the prunable weight ``name`` (``encoders.<i>.<module path>``, as the masks name it)."""
+    kind = name.split(".", 2)[-1].replace(FFN_MACARON, FFN)
+    if kind not in KINDS:
+        raise ValueError(f"prunable tensor {name}: not one of the block paths {PRUNABLE_WEIGHTS}")
+    return kind
 
 
 def exports(run: Path) -> list[Path]:
@@ -47,9 +47,10 @@ def kept_fractions(run: Path) -> dict[str, float]:
     total: dict[str, int] = {}
     for checkpoint in exports(run):
         for name, mask in read_masks(checkpoint).items():
-            kind = next((k for k, pattern in KINDS.items() if re.search(pattern, name)), None)
-            if kind is None:
-                raise ValueError(f"{checkpoint}: prunable tensor {name} matches no kind of {list(KINDS)}")
+            try:
+                kind = kind_of(name)
+            except ValueError as error:
+                raise ValueError(f"{checkpoint}: {error}") from error
             for key in (kind, "all"):
                 kept[key] = kept.get(key, 0.0) + float(mask.sum())
                 total[key] = total.get(key, 0) + mask.numel()
