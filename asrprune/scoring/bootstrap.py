@@ -160,3 +160,10 @@ def paired_bootstrap(
     low, high = np.quantile(differences, [tail, 1.0 - tail])
     return BootstrapResult(float(point), float(low), float(high), level, resamples,
                            float(np.mean(differences >= 0)))
+
+
+def format_interval(result: Mapping) -> str:
+    """``+d.dd [+l.ll, +h.hh]`` of a :class:`BootstrapResult` (as a dict, ``vars(result)``), with ``*`` where the
+    interval excludes 0."""
+    mark = "*" if result["low"] > 0 or result["high"] < 0 else ""
+    return f"{result['difference']:+.2f} [{result['low']:+.2f}, {result['high']:+.2f}]{mark}"

@@ -11,7 +11,9 @@
 #            (<method>_<ratio>_s<seed>); search times are in each summary
 #   stage 3  decode every model on test_<lang> (greedy CTC, PER; one thread, so decoding times compare) and write
 #            the table -> exp/autodfp/RESULTS.md and RESULTS.json (asrprune autodfp-table), and with several
-#            seeds RESULTS_seeds.md: mean PER per method and ratio, mean ± std over the search seeds
+#            seeds RESULTS_seeds.md: mean PER per method and ratio, mean ± std over the search seeds, and
+#            RESULTS_bootstrap.md: agent - random, agent - l1, merge - l1, agent - merge in mean PER with 95 % paired
+#            bootstrap intervals over the test utterances (search seeds pooled)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 

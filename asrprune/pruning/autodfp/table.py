@@ -12,6 +12,12 @@ Where a method and ratio were searched with several seeds (``asrprune autodfp --
 (``<out stem>_seeds.md``) gives per method and ratio the mean PER over languages as mean ± sample standard
 deviation over the seeds, its range and each seed's value: the agent against random search is a claim about search
 seeds, not about one run.
+
+With ``--data``, a third table (``<out stem>_bootstrap.md``, rows in ``_bootstrap.json``) compares methods at each
+ratio on the same test utterances: the difference of mean PER (agent - random search: does learning beat sampling;
+agent - uniform L1; merge - L1: does reconstruction help) with a 95 % paired bootstrap interval over utterances
+(:func:`asrprune.scoring.bootstrap.paired_bootstrap`, each method's search seeds pooled), so that a difference the
+seed table shows can be told from the noise of the test set.
 """
 from __future__ import annotations
 
@@ -23,6 +29,10 @@ from pathlib import Path
 from asrprune.benchmarking.provenance import file_sha256
 from asrprune.cli_options import add_out
 from asrprune.decoding.decode_dir import decode_data_dir
+from asrprune.scoring.bootstrap import format_interval, paired_bootstrap, utterance_errors
+
+# (method, reference) pairs of the bootstrap table: the questions issue 16 asks of AutoDFP's two ideas
+COMPARISONS = (("agent", "random"), ("agent", "l1"), ("merge", "l1"), ("agent", "merge"))
 
 
 def _read_json(path: Path):
@@ -131,14 +141,82 @@ def seed_table(rows: list[dict]) -> str | None:
     return "\n".join(lines) + "\n" if len(lines) > 2 else None
 
 
+def _errors(models: list[dict], decode_dir: Path, data: Path, lang: str):
+    """Per-utterance PER errors of ``models`` on ``test_<lang>`` (models x utterances) and reference lengths."""
+    counts = [utterance_errors(decode_dir / m["model"] / f"test_{lang}", data / f"test_{lang}", "per")
+              for m in models]
+    for c, m in zip(counts, models):
+        if c.ids != counts[0].ids:
+            raise ValueError(f"{decode_dir / m['model'] / f'test_{lang}'}: other utterances than "
+                             f"{models[0]['model']}'s decoding")
+    return [c.errors for c in counts], counts[0].ref_units
+
+
+def comparison_rows(rows: list[dict], decode_dir: Path, data: Path, langs: list[str],
+                    comparisons=COMPARISONS, resamples: int = 2000, seed: int = 0) -> list[dict]:
+    """For every (method, reference) of ``comparisons`` present at the same budget and ratio among ``rows`` (rows of
+    :func:`model_row`): the paired bootstrap of mean PER(method) - mean PER(reference) over the test utterances of
+    ``data/test_<lang>``, each side's seeds pooled; one dict per comparison (``vars`` of the result under
+    ``average``, the seeds of each side)."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["method"], row["metric"], row["preserve"]), []).append(row)
+    out = []
+    for (method, metric, preserve), models in groups.items():
+        for a, b in comparisons:
+            references = groups.get((b, metric, preserve))
+            if method != a or not references:
+                continue
+            errors_a, errors_b, units = {}, {}, {}
+            for lang in langs:
+                errors_a[lang], units[lang] = _errors(models, decode_dir, data, lang)
+                errors_b[lang], ref_units = _errors(references, decode_dir, data, lang)
+                if list(ref_units) != list(units[lang]):
+                    raise ValueError(f"test_{lang}: {a} and {b} were scored on different references")
+            result = paired_bootstrap(errors_a, errors_b, units, resamples, seed=seed)
+            out.append({"method": a, "reference": b, "metric": metric, "preserve": preserve,
+                        "seeds": sorted(m["seed"] for m in models),
+                        "reference_seeds": sorted(m["seed"] for m in references), "average": vars(result)})
+    return sorted(out, key=lambda r: (-r["preserve"], [c[0] for c in comparisons].index(r["method"])))
+
+
+def comparison_table(rows: list[dict]) -> str:
+    """Markdown of :func:`comparison_rows`: the difference in mean PER (percentage points, negative: the method is
+    better) with its 95 % interval, ``*`` where it excludes 0, and the share of resamples where the method is not
+    better."""
+    lines = ["| preserved ratio | method | vs | seeds | ΔPER mean [95 % CI] | resamples not better |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        seeds = f"{len(r['seeds'])} vs {len(r['reference_seeds'])}"
+        lines.append(f"| {r['metric']} {r['preserve']} | {r['method']} | {r['reference']} | {seeds} | "
+                     f"{format_interval(r['average'])} | {r['average']['p_not_better']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def comparison_table_path(out: Path) -> Path:
+    """Where :func:`run_cli` writes the bootstrap comparison of the table ``out`` (and its rows, ``.json``)."""
+    return out.with_name(f"{out.stem}_bootstrap.md")
+
+
 def run_cli(args: argparse.Namespace) -> None:
+    checkpoints, decode_dir, langs, out = ([Path(c) for c in args.checkpoints], Path(args.decode_dir),
+                                           args.langs.split(), Path(args.out))
     if args.data:
-        decode_missing([Path(c) for c in args.checkpoints], Path(args.decode_dir), Path(args.data), args.langs.split())
-    write_table([Path(c) for c in args.checkpoints], Path(args.decode_dir), args.langs.split(), Path(args.out))
-    print(Path(args.out).read_text(encoding="utf-8"), end="")
-    seeds = seed_table_path(Path(args.out))
+        decode_missing(checkpoints, decode_dir, Path(args.data), langs)
+    rows = write_table(checkpoints, decode_dir, langs, out)
+    print(out.read_text(encoding="utf-8"), end="")
+    seeds = seed_table_path(out)
     if seeds.exists():
         print(seeds.read_text(encoding="utf-8"), end="")
+    if args.data:
+        comparisons = comparison_rows(rows, decode_dir, Path(args.data), langs)
+        path = comparison_table_path(out)
+        if comparisons:
+            path.write_text(comparison_table(comparisons), encoding="utf-8")
+            path.with_suffix(".json").write_text(json.dumps(comparisons, indent=1) + "\n", encoding="utf-8")
+            print(path.read_text(encoding="utf-8"), end="")
+        else:  # an earlier run's, for other models
+            path.unlink(missing_ok=True)
 
 
 def register_cli(subparsers) -> None:
@@ -153,6 +231,7 @@ def register_cli(subparsers) -> None:
     parser.add_argument("checkpoints", nargs="+", help="pruned checkpoints, the dense reference first")
     parser.add_argument("--decode-dir", required=True, help="folder of <model>/test_<lang> decoding directories")
     parser.add_argument("--langs", required=True, help="languages, space separated")
-    parser.add_argument("--data", help="folder of test_<lang> data dirs: decode the models missing results first")
+    parser.add_argument("--data", help="folder of test_<lang> data dirs: decode the models missing results first, "
+                        "and compare the methods on their utterances (<out stem>_bootstrap.md)")
     add_out(parser, "markdown table to write (and .json)")
     parser.set_defaults(func=run_cli)

@@ -263,20 +263,17 @@ def bootstrap_rows(groups: dict[tuple[float, str], dict[int, dict]], data: Path,
     return rows
 
 
-def _ci(result: dict) -> str:
-    mark = "*" if result["low"] > 0 or result["high"] < 0 else ""
-    return f"{result['difference']:+.2f} [{result['low']:+.2f}, {result['high']:+.2f}]{mark}"
-
-
 def bootstrap_table(rows: list[dict], languages: list[str]) -> str:
     """Markdown of :func:`bootstrap_rows`: difference to the row's reference method (column ``vs``) in percentage
     points with its 95 % CI, ``*`` where the CI excludes 0 (positive: worse than the reference)."""
+    from asrprune.scoring.bootstrap import format_interval
+
     metric = rows[0]["metric"].upper() if rows else "WER"
     head = ["sparsity", "method", "vs", "seeds"] + [f"Δ{metric} {lang}" for lang in languages] + [f"Δ{metric} avg"]
     lines = ["|" + "|".join(head) + "|", "|" + "|".join("---" for _ in head) + "|"]
     for row in rows:
         cells = [f"{row['sparsity']:.0%}", row["method"], row["reference"], ",".join(map(str, row["seeds"]))]
-        cells += [_ci(row["languages"][lang]) for lang in languages] + [_ci(row["average"])]
+        cells += [format_interval(row["languages"][lang]) for lang in languages] + [format_interval(row["average"])]
         lines.append("|" + "|".join(cells) + "|")
     return "\n".join(lines) + "\n"
 

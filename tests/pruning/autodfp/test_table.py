@@ -47,3 +47,36 @@ def test_a_model_pruned_again_under_the_same_name_is_decoded_again(tmp_path, mon
     model.write_bytes(b"second search")
     table.decode_missing([model], tmp_path / "decode", tmp_path / "data", ["de"])
     assert decoded == [b"first search", b"second search"]
+
+
+def test_comparisons_pool_search_seeds_and_give_the_exact_difference(tmp_path, monkeypatch):
+    import numpy as np
+
+    from asrprune.pruning.autodfp import table
+    from asrprune.scoring.bootstrap import UtteranceErrors
+
+    # errors per utterance (10 phones each) by model: the agent's seeds make 2 and 4 errors (mean 3), random
+    # search's 5 and uniform L1's 6 on every utterance; merge equals L1. No random search at 0.6.
+    errors = {"agent_0.5_s0": 2, "agent_0.5_s1": 4, "random_0.5_s0": 5, "l1_0.5": 6, "merge_0.5": 6,
+              "agent_0.6_s0": 1, "l1_0.6": 1}
+
+    def fake_errors(decode_dir, data_dir, metric):
+        assert metric == "per" and data_dir.name == decode_dir.name
+        ids = tuple(f"u{i}" for i in range(20))
+        return UtteranceErrors(ids, np.full(20, errors[decode_dir.parent.name]), np.full(20, 10))
+
+    monkeypatch.setattr(table, "utterance_errors", fake_errors)
+    rows = [dict(_row(name.split("_")[0], float(name.split("_")[1]), int(name[-1]) if "_s" in name else 0, 0.0),
+                 model=name) for name in errors]
+    result = table.comparison_rows(rows, tmp_path / "decode", tmp_path / "data", ["de", "fr"], resamples=50)
+    found = {(r["preserve"], r["method"], r["reference"]): r for r in result}
+    assert set(found) == {(0.5, "agent", "random"), (0.5, "agent", "l1"), (0.5, "merge", "l1"),
+                          (0.5, "agent", "merge"), (0.6, "agent", "l1")}
+    agent_vs_random = found[0.5, "agent", "random"]
+    assert agent_vs_random["seeds"] == [0, 1] and agent_vs_random["reference_seeds"] == [0]
+    assert agent_vs_random["average"]["difference"] == pytest.approx(-20.0)  # (30 - 50) % PER
+    assert agent_vs_random["average"]["p_not_better"] == 0.0
+    assert found[0.5, "merge", "l1"]["average"]["difference"] == pytest.approx(0.0)
+    markdown = table.comparison_table(result).splitlines()
+    assert markdown[2].startswith("| params+flops 0.6 | agent | l1 |")  # largest ratio first
+    assert "| params+flops 0.5 | agent | random | 2 vs 1 | -20.00 [-20.00, -20.00]* | 0.000 |" in markdown
