@@ -2,11 +2,13 @@
 # AutoDFP recipe: data-free structured pruning of a trained multilingual model, no fine-tuning, four methods
 # (uniform L1-norm pruning, uniform pruning with asrprune autodfp's default reconstruction, the least-squares refit
 # but for conv channels ("merge"), the SAC agent, and random search in the agent's environment as its ablation) at
-# several preserved ratios of the model's parameters and MACs (both within the ratio; or --budget
-# params|flops|latency), each pruned model decoded on every language's test set, and one table.
+# several preserved ratios of the model's parameters, MACs and CPU latency (all three within the ratio, every layer
+# a multiple of 16 units; or --budget params|flops|latency or another + of them), each pruned model decoded on every
+# language's test set, and one table. About 20 min for the searches of one seed on the 2-core machine (README).
 #   stage 1  re-save the dense model through the same code path (reference for PER and decoding speed); with
-#            a latency budget (--budget latency, params+flops+latency), first measure the per-layer latency table in
-#            the whole model on this CPU, at the widths --width_multiple allows -> exp/latency.json
+#            a latency budget (the default), first measure the per-layer latency table in the whole model on this
+#            CPU (one thread, about 4 min; run it with nothing else running), at the widths --width_multiple allows
+#            -> exp/latency.json
 #   stage 2  prune: every method x ratio (asrprune autodfp), the searches (agent, random) once per seed of --seeds
 #            (<method>_<ratio>_s<seed>); search times are in each summary
 #   stage 3  decode every model on test_<lang> (greedy CTC, PER; one thread, so decoding times compare) and write
@@ -27,8 +29,8 @@ option ratios "0.8 0.6 0.5" "preserved ratios of the budget"
 option methods "l1 merge agent random" "pruning methods"
 option episodes 150 "episodes of the agent's (and random) search"
 option seeds "0" "search seeds of agent and random (e.g. \"0 1 2\"); l1 and merge are deterministic"
-option budget params+flops "what the ratio preserves: params, flops, latency or several joined by +"
-option width_multiple 1 "every layer keeps a multiple of this many units or all (16: on the latency table's grid)"
+option budget params+flops+latency "what the ratio preserves: params, flops, latency or several joined by +"
+option width_multiple 16 "every layer keeps a multiple of this many units or all (16: on the latency table's grid)"
 option latency_frames 400 "input lengths (frames) the latency table times, e.g. \"150 250 350 450\""
 option exp exp/autodfp "output folder"
 parse_options "$@"

@@ -31,7 +31,7 @@ KEPT_OPTIONS = {
     "recipes/autodfp/run.sh": {
         "stage": "1", "stop_stage": "3", "checkpoint": "../mini/exp/multi/checkpoints/best.ckpt",
         "data": "../mini/data", "langs": "de fr es it", "ratios": "0.8 0.6 0.5", "methods": "l1 merge agent random",
-        "episodes": "150", "seeds": "0", "budget": "params+flops", "exp": "exp/autodfp"},
+        "episodes": "150", "seeds": "0", "budget": "params+flops+latency", "width_multiple": "16", "exp": "exp/autodfp"},
     "recipes/pathways/run.sh": {
         "stage": "0", "seeds": "0 1 2", "seed_sparsities": "0.7 0.9", "test_utts": "400", "stop_stage": "3", "dense_checkpoint": "../mini/exp/multi/checkpoints/best.ckpt",
         "data": "../mini/data", "langs": "de fr es it", "sparsities": "0.7 0.5 0.9",
