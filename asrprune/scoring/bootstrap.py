@@ -98,6 +98,19 @@ def utterance_errors(decode_dir: str | Path, data_dir: str | Path, metric: str) 
     return counts
 
 
+def paired_errors(decodes_a: Sequence, decodes_b: Sequence, data_dir: str | Path, metric: str):
+    """Per-utterance errors of two systems' decodings of ``data_dir`` (each a list of decoding directories, one per
+    seed), ready for :func:`paired_bootstrap`: ``(errors_a, errors_b, ref_units)``, errors as one array per
+    decoding. Raises ValueError naming the directory where a decoding covers other utterances than the first."""
+    counts_a = [utterance_errors(d, data_dir, metric) for d in decodes_a]
+    counts_b = [utterance_errors(d, data_dir, metric) for d in decodes_b]
+    first = counts_a[0]
+    for directory, counts in zip([*decodes_a, *decodes_b], [*counts_a, *counts_b]):
+        if counts.ids != first.ids:
+            raise ValueError(f"{directory}: decoded other utterances of {data_dir} than {decodes_a[0]}")
+    return [c.errors for c in counts_a], [c.errors for c in counts_b], first.ref_units
+
+
 @dataclasses.dataclass(frozen=True)
 class BootstrapResult:
     """Difference ``a - b`` of (macro-averaged) corpus error rates in percentage points, its ``level`` confidence

@@ -111,3 +111,22 @@ def test_utterance_errors_of_a_decode_add_up_to_its_results(tiny_model, tiny_dat
         assert (tmp_path / "decode" / f"utt_errors.{metric}.tsv").is_file()
         cached = utterance_errors(tmp_path / "decode", data_dir, metric)
         assert cached.ids == counts.ids and list(cached.errors) == list(counts.errors)
+
+
+def test_paired_errors_reads_each_decoding_and_names_one_that_covers_other_utterances(tmp_path):
+    from asrprune.scoring.bootstrap import paired_errors
+
+    def decoding(name: str, rows: str):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "utt_errors.per.tsv").write_text(rows)  # the cache utterance_errors reads without hypotheses
+        return folder
+
+    a = [decoding("a0", "u1\t1\t10\nu2\t3\t5\n"), decoding("a1", "u1\t2\t10\nu2\t0\t5\n")]
+    b = [decoding("b0", "u1\t4\t10\nu2\t4\t5\n")]
+    errors_a, errors_b, units = paired_errors(a, b, tmp_path / "data", "per")
+    assert [list(e) for e in errors_a] == [[1, 3], [2, 0]] and [list(e) for e in errors_b] == [[4, 4]]
+    assert list(units) == [10, 5]
+    other = decoding("b1", "u1\t4\t10\nu3\t4\t5\n")
+    with pytest.raises(ValueError, match="b1: decoded other utterances"):
+        paired_errors(a, [other], tmp_path / "data", "per")

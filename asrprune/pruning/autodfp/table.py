@@ -29,7 +29,7 @@ from pathlib import Path
 from asrprune.benchmarking.provenance import file_sha256
 from asrprune.cli_options import add_out
 from asrprune.decoding.decode_dir import decode_data_dir
-from asrprune.scoring.bootstrap import format_interval, paired_bootstrap, utterance_errors
+from asrprune.scoring.bootstrap import format_interval, paired_bootstrap, paired_errors
 
 # (method, reference) pairs of the bootstrap table: the questions issue 16 asks of AutoDFP's two ideas
 COMPARISONS = (("agent", "random"), ("agent", "l1"), ("merge", "l1"), ("agent", "merge"))
@@ -141,17 +141,6 @@ def seed_table(rows: list[dict]) -> str | None:
     return "\n".join(lines) + "\n" if len(lines) > 2 else None
 
 
-def _errors(models: list[dict], decode_dir: Path, data: Path, lang: str):
-    """Per-utterance PER errors of ``models`` on ``test_<lang>`` (models x utterances) and reference lengths."""
-    counts = [utterance_errors(decode_dir / m["model"] / f"test_{lang}", data / f"test_{lang}", "per")
-              for m in models]
-    for c, m in zip(counts, models):
-        if c.ids != counts[0].ids:
-            raise ValueError(f"{decode_dir / m['model'] / f'test_{lang}'}: other utterances than "
-                             f"{models[0]['model']}'s decoding")
-    return [c.errors for c in counts], counts[0].ref_units
-
-
 def comparison_rows(rows: list[dict], decode_dir: Path, data: Path, langs: list[str],
                     comparisons=COMPARISONS, resamples: int = 2000, seed: int = 0) -> list[dict]:
     """For every (method, reference) of ``comparisons`` present at the same budget and ratio among ``rows`` (rows of
@@ -169,10 +158,9 @@ def comparison_rows(rows: list[dict], decode_dir: Path, data: Path, langs: list[
                 continue
             errors_a, errors_b, units = {}, {}, {}
             for lang in langs:
-                errors_a[lang], units[lang] = _errors(models, decode_dir, data, lang)
-                errors_b[lang], ref_units = _errors(references, decode_dir, data, lang)
-                if list(ref_units) != list(units[lang]):
-                    raise ValueError(f"test_{lang}: {a} and {b} were scored on different references")
+                errors_a[lang], errors_b[lang], units[lang] = paired_errors(
+                    [decode_dir / m["model"] / f"test_{lang}" for m in models],
+                    [decode_dir / m["model"] / f"test_{lang}" for m in references], data / f"test_{lang}", "per")
             result = paired_bootstrap(errors_a, errors_b, units, resamples, seed=seed)
             out.append({"method": a, "reference": b, "metric": metric, "preserve": preserve,
                         "seeds": sorted(m["seed"] for m in models),

@@ -205,20 +205,6 @@ def best_dap(groups: dict[tuple[float, str], dict[int, dict]], sparsity: float, 
     return min(scores, key=scores.get) if scores else None
 
 
-def _utterance_matrix(runs: list[dict], lang: str, data: Path, metric: str):
-    """Per-utterance errors (seeds x utterances) and reference units of ``runs``' decodes of ``test_<lang>``."""
-    from asrprune.scoring.bootstrap import utterance_errors
-    from asrprune.scoring.error_rates import metric_for_language
-
-    unit = "per" if metric == "per" else metric_for_language(lang)
-    counts = [utterance_errors(Path(r["dir"]) / f"decode_test_{lang}", data / f"test_{lang}", unit) for r in runs]
-    ids = counts[0].ids
-    for c, r in zip(counts, runs):
-        if c.ids != ids:
-            raise ValueError(f"{r['dir']}: decoded other test_{lang} utterances than {runs[0]['dir']}")
-    return [c.errors for c in counts], counts[0].ref_units
-
-
 def bootstrap_rows(groups: dict[tuple[float, str], dict[int, dict]], data: Path, metric: str,
                    languages: list[str], resamples: int = 2000, seed: int = 0, reference: str | None = None,
                    against: tuple[str, ...] | None = None) -> list[dict]:
@@ -228,7 +214,8 @@ def bootstrap_rows(groups: dict[tuple[float, str], dict[int, dict]], data: Path,
     seeds both have. ``reference`` None: the best DAP variant (:func:`best_dap`) against every other method and the
     dense model (which has no seed: against all of the reference's seeds); a method name (``"adaptive"``): that
     method against the methods in ``against`` only."""
-    from asrprune.scoring.bootstrap import paired_bootstrap
+    from asrprune.scoring.bootstrap import paired_bootstrap, paired_errors
+    from asrprune.scoring.error_rates import metric_for_language
 
     rows = []
     dense = next((runs for (s, m), runs in groups.items() if m == "dense"), None)
@@ -249,10 +236,10 @@ def bootstrap_rows(groups: dict[tuple[float, str], dict[int, dict]], data: Path,
             theirs = [ref_runs[s] for s in seeds]
             a, b, units = {}, {}, {}
             for lang in languages:
-                a[lang], units[lang] = _utterance_matrix(mine, lang, data, metric)
-                b[lang], ref_units = _utterance_matrix(theirs, lang, data, metric)
-                if list(ref_units) != list(units[lang]):
-                    raise ValueError(f"test_{lang}: {method} and {ref_name} were scored on different references")
+                unit = "per" if metric == "per" else metric_for_language(lang)
+                a[lang], b[lang], units[lang] = paired_errors(
+                    [Path(r["dir"]) / f"decode_test_{lang}" for r in mine],
+                    [Path(r["dir"]) / f"decode_test_{lang}" for r in theirs], data / f"test_{lang}", unit)
             row = {"sparsity": sparsity, "method": method, "reference": ref_name, "seeds": seeds, "metric": metric,
                    "languages": {}}
             for lang in languages:

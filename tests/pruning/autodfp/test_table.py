@@ -53,6 +53,7 @@ def test_comparisons_pool_search_seeds_and_give_the_exact_difference(tmp_path, m
     import numpy as np
 
     from asrprune.pruning.autodfp import table
+    from asrprune.scoring import bootstrap
     from asrprune.scoring.bootstrap import UtteranceErrors
 
     # errors per utterance (10 phones each) by model: the agent's seeds make 2 and 4 errors (mean 3), random
@@ -65,7 +66,7 @@ def test_comparisons_pool_search_seeds_and_give_the_exact_difference(tmp_path, m
         ids = tuple(f"u{i}" for i in range(20))
         return UtteranceErrors(ids, np.full(20, errors[decode_dir.parent.name]), np.full(20, 10))
 
-    monkeypatch.setattr(table, "utterance_errors", fake_errors)
+    monkeypatch.setattr(bootstrap, "utterance_errors", fake_errors)
     rows = [dict(_row(name.split("_")[0], float(name.split("_")[1]), int(name[-1]) if "_s" in name else 0, 0.0),
                  model=name) for name in errors]
     result = table.comparison_rows(rows, tmp_path / "decode", tmp_path / "data", ["de", "fr"], resamples=50)
