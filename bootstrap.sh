@@ -9,7 +9,8 @@ venv=.venv
 stamp=$venv/.asrprune-installed
 lock=requirements/lock.txt
 uv_pin=requirements/uv.txt
-want=$(sha256sum setup.cfg pyproject.toml "$lock" "$uv_pin" | sha256sum | cut -c1-16)
+# The stamp covers this script too: a changed way of installing (e.g. the bytecode below) redoes the sync.
+want=$(sha256sum setup.cfg pyproject.toml "$lock" "$uv_pin" bootstrap.sh | sha256sum | cut -c1-16)
 
 if ! command -v espeak-ng >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -35,7 +36,10 @@ $venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes 
 echo "bootstrap: installing the locked environment into $venv (first time: a few minutes, ~5 GB with torch)"
 # sync leaves exactly what the lock lists (uv is in it), then asrprune goes in without dependencies: they are all in
 # the lock, and tests/project/test_lock.py fails if setup.cfg asks for something the lock does not satisfy.
-$venv/bin/uv pip sync -q --python $venv/bin/python --require-hashes "$lock"
+# --compile-bytecode writes every package's .pyc now: uv does not by default, and where PYTHONDONTWRITEBYTECODE is
+# set (it is on this project's machines) Python then compiles torch, scipy and Lightning from source in every
+# process, 5-10 s of each recipe command's start-up (README, "Install time").
+$venv/bin/uv pip sync -q --python $venv/bin/python --require-hashes --compile-bytecode "$lock"
 $venv/bin/uv pip install -q --python $venv/bin/python --no-deps -e .
 echo "$want" > "$stamp"
 echo "bootstrap: done"

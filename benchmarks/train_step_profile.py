@@ -20,7 +20,8 @@ encoder, dynamic shapes), ``threads1`` (one intra-op thread instead of all cores
 the training process instead of one loader worker), ``fused`` (fused AdamW; CUDA only), ``torchdropout``
 (``torch.nn.Dropout``, whose CPU mask comes from ``bernoulli_``, instead of the model's
 :class:`asrprune.model.dropout.UniformMaskDropout`), ``uttspeed`` (a speed-perturbation factor per utterance
-instead of the config's, ``data.speed_perturb_per``).
+instead of the config's, ``data.speed_perturb_per``), and config overrides ``KEY=VALUE`` as ``--set`` takes them
+(e.g. ``bf16+model.subsampling_channels=64``; a value may hold neither ``+`` nor ``,``).
 
 Example (the mini recipe's model and corpus, from recipes/mini after its stages 1-4):
     python ../../benchmarks/train_step_profile.py ab --config conf/train.yaml --tokens data/phones.txt \
@@ -74,18 +75,23 @@ class Setup:
         mean, std = global_cmvn(self.train_utts, self.cache, min(500, data["cmvn_max_utterances"]), 0)
         self.cmvn = {"mean": mean, "std": std}
 
-    def module(self, max_steps: int) -> CTCModule:
-        """A fresh module, the same initial weights every call (seed 0)."""
+    def variant_config(self, overrides: list[str]) -> dict:
+        """The config with a variant's ``KEY=VALUE`` overrides on top of ``--set``'s (the config itself if none)."""
+        return load_config(self.args.config, [*self.args.set, *overrides]) if overrides else self.config
+
+    def module(self, max_steps: int, config: dict | None = None) -> CTCModule:
+        """A fresh module of ``config`` (default: the config), the same initial weights every call (seed 0)."""
+        config = config or self.config
         torch.manual_seed(0)
         module = CTCModule(
-            self.units.tokens, self.language_tokens, self.config["model"], self.config["optim"], max_steps,
-            self.units.kind,
+            self.units.tokens, self.language_tokens, config["model"], config["optim"], max_steps, self.units.kind,
         )
         module.model.cmvn.set_stats(**self.cmvn)
         return module.to(self.device)
 
-    def datamodule(self, module: CTCModule, workers: int | None = None, speed_per: str | None = None) -> CTCDataModule:
-        data = dict(self.config["data"])
+    def datamodule(self, module: CTCModule, workers: int | None = None, speed_per: str | None = None,
+                   config: dict | None = None) -> CTCDataModule:
+        data = dict((config or self.config)["data"])
         if workers is not None:
             data["num_workers"] = workers
         if speed_per is not None:
@@ -377,17 +383,20 @@ def use_torch_dropout(module: torch.nn.Module) -> None:
 
 def run_variant(setup: Setup, name: str) -> dict:
     parts = set(name.split("+"))
-    unknown = parts - VARIANT_PARTS
+    overrides = sorted(part for part in parts if "=" in part)
+    unknown = parts - VARIANT_PARTS - set(overrides)
     if unknown:
-        raise SystemExit(f"--variants: unknown part(s) {sorted(unknown)} in {name!r}; known: {sorted(VARIANT_PARTS)}")
+        raise SystemExit(f"--variants: unknown part(s) {sorted(unknown)} in {name!r}; known: {sorted(VARIANT_PARTS)} "
+                         f"and config overrides KEY=VALUE")
     bf16 = "bf16" in parts
-    module = setup.module(setup.args.steps)
+    config = setup.variant_config(overrides)
+    module = setup.module(setup.args.steps, config)
     if "torchdropout" in parts:
         use_torch_dropout(module.model)
     if "compile" in parts:
         module.model.encoder = torch.compile(module.model.encoder, dynamic=True)
     loader = setup.datamodule(module, workers=0 if "workers0" in parts else None,
-                              speed_per="utterance" if "uttspeed" in parts else None).train_dataloader()
+                              speed_per="utterance" if "uttspeed" in parts else None, config=config).train_dataloader()
     threads = 1 if "threads1" in parts else torch.get_num_threads()
     with _threads(threads):
         result = plain_loop(setup, module, loader, setup.args.steps, bf16, fused="fused" in parts)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from asrprune.model.dropout import use_uniform_mask_dropout
-from asrprune.model.conformer_layout import resize_encoder
+from asrprune.model.conformer_layout import resize_encoder, resize_subsampling
 from asrprune.model.espnet_modules import ConformerEncoder, SpecAug
 from asrprune.model.mask_registry import ModelMasks
 from asrprune.model.output_layers import build_output_layer
@@ -73,6 +73,10 @@ class ConformerCTC(nn.Module):
         specaug: keyword arguments of ESPnet's ``SpecAug``, or None to disable it.
         output_layer: output layer config (``{"type": "flat"}``).
         restrict_to_language_tokens: if True a language's logits outside its tokens are :data:`MASKED_LOGIT`.
+        subsampling_channels: output channels of both Conv2d layers of the 4x subsampling front end, or None for
+            ESPnet's choice (``output_size``). At 80 mel bins and ``output_size`` 144 the second convolution alone
+            costs about as much training time as the four conformer blocks together (README, "Model and
+            training"), so a narrower front end trains faster.
         encoder_widths: per-layer widths that differ from the encoder config (written by structured pruning,
             :mod:`asrprune.pruning.autodfp`), applied by :func:`asrprune.model.conformer_layout.resize_encoder`; None
             keeps the config's widths.
@@ -89,6 +93,7 @@ class ConformerCTC(nn.Module):
         specaug: Mapping | None = None,
         output_layer: Mapping | None = None,
         restrict_to_language_tokens: bool = True,
+        subsampling_channels: int | None = None,
         encoder_widths: Mapping | None = None,
         masks: Mapping | None = None,
     ):
@@ -98,6 +103,8 @@ class ConformerCTC(nn.Module):
         self.cmvn = GlobalCMVN(num_mel_bins)
         self.specaug = SpecAug(**specaug) if specaug else None
         self.encoder = ConformerEncoder(num_mel_bins, **{**DEFAULT_ENCODER, **(encoder or {})})
+        if subsampling_channels:
+            resize_subsampling(self.encoder, (subsampling_channels, subsampling_channels))
         if encoder_widths:
             resize_encoder(self.encoder, encoder_widths)
         use_uniform_mask_dropout(self.encoder)  # the same dropout, its CPU mask drawn faster (model/dropout.py)

@@ -1,8 +1,9 @@
 """ESPnet's ConformerEncoder internals, named once: the prunable weights, the structured units, resizing.
 
 Everything in asrprune that reaches inside the encoder by name goes through this module: the weight masks
-(:mod:`asrprune.model.mask_registry`), AutoDFP's structured pruning (:mod:`asrprune.pruning.autodfp`) and the
-rebuilding of a structurally pruned encoder (:func:`resize_encoder`, called by ``ConformerCTC``).
+(:mod:`asrprune.model.mask_registry`), AutoDFP's structured pruning (:mod:`asrprune.pruning.autodfp`), the
+rebuilding of a structurally pruned encoder (:func:`resize_encoder`) and a narrower subsampling front end
+(:func:`resize_subsampling`), both called by ``ConformerCTC``.
 
 Prunable weights (:data:`PRUNABLE_WEIGHTS`, 73 % of the mini model's 2.6 M parameters), masked per language: in every
 conformer block the two feed-forward modules (``feed_forward`` and ``feed_forward_macaron``: w_1, w_2), the
@@ -197,6 +198,19 @@ def widths_dict(layers: list[Layer], widths: list[int]) -> dict:
     }
 
 
+def resize_subsampling(encoder: nn.Module, channels: tuple[int, int]) -> None:
+    """Replace the two Conv2d layers of the conv2d subsampling front end by ones with ``channels`` (c1, c2) output
+    channels, and the projection after them to match (fresh weights). ESPnet gives both convolutions
+    ``output_size`` channels and has no argument for it."""
+    _check_supported(encoder)
+    conv, out = encoder.embed.conv, encoder.embed.out
+    c1, c2 = channels
+    freq = out[0].in_features // conv[2].out_channels
+    conv[0] = nn.Conv2d(1, c1, 3, 2)
+    conv[2] = nn.Conv2d(c1, c2, 3, 2)
+    out[0] = nn.Linear(c2 * freq, out[0].out_features)
+
+
 def resize_encoder(encoder: nn.Module, widths: Mapping) -> None:
     """Replace the encoder's layers by ones of the given widths, in place (fresh weights: load a state dict next).
 
@@ -207,12 +221,7 @@ def resize_encoder(encoder: nn.Module, widths: Mapping) -> None:
     attention heads (each keeps the head dimension d_k) and the conv-module channels (pointwise_conv1 has 2C rows for
     the GLU). The model width (output_size) is unchanged.
     """
-    conv, out = encoder.embed.conv, encoder.embed.out
-    c1, c2 = widths["subsampling"]
-    freq = out[0].in_features // conv[2].out_channels
-    conv[0] = nn.Conv2d(1, c1, 3, 2)
-    conv[2] = nn.Conv2d(c1, c2, 3, 2)
-    out[0] = nn.Linear(c2 * freq, out[0].out_features)
+    resize_subsampling(encoder, widths["subsampling"])
     blocks = getattr(encoder, BLOCKS)
     if len(widths["blocks"]) != len(blocks):
         raise ValueError(f"encoder_widths: {len(widths['blocks'])} blocks for an encoder of {len(blocks)}")

@@ -86,6 +86,23 @@ def test_resized_model_round_trips(tmp_path):
     torch.testing.assert_close(outputs(loaded.model), outputs(pruned.model))
 
 
+def test_narrow_front_end_round_trips_and_prunes(tmp_path):
+    """model.subsampling_channels narrows both subsampling convolutions; the model saves, loads and prunes
+    structurally like a default one (AutoDFP's layout reads the narrower widths)."""
+    torch.manual_seed(0)
+    model_config = {"encoder": ENCODER, "specaug": None, "output_layer": {"type": "flat"}, "subsampling_channels": 8}
+    module = CTCModule(TOKENS, LANGUAGE_TOKENS, model_config, OPTIM, max_steps=10).eval()
+    conv = module.model.encoder.embed.conv
+    assert (conv[0].out_channels, conv[2].out_channels, conv[2].in_channels) == (8, 8, 8)
+    save_model(module.stored(), tmp_path / "narrow.ckpt")
+    loaded = load_model(tmp_path / "narrow.ckpt")
+    assert_same_state(loaded.model.state_dict(), module.model.state_dict())
+    pruned = prune_module(loaded, uniform_plan(Budget(loaded, "params", 0.6), "merge"))
+    assert pruned.hparams.model["encoder_widths"]["subsampling"][1] < 8
+    save_model(pruned.stored(), tmp_path / "pruned.ckpt")
+    torch.testing.assert_close(outputs(load_model(tmp_path / "pruned.ckpt").model), outputs(pruned.model))
+
+
 def test_compact_export_loads_as_the_masked_model_without_scores(tmp_path):
     module = random_masks(with_masks(tiny_module(), {"per_language": True, "scores": True}))
     save_model(module.stored(), tmp_path / "masked.ckpt")

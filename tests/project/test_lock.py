@@ -58,10 +58,14 @@ def test_torch_pair_is_pinned_in_setup_cfg_lock_and_environment_check():
     assert pins["torchaudio"] == f"=={environment.TESTED_TORCHAUDIO}" == f"=={locked['torchaudio']}"
 
 
-def test_installed_environment_is_the_lock():
-    """A venv made by bootstrap.sh holds the locked versions (a stale venv fails here, not somewhere obscure)."""
+def skip_unless_bootstrap_environment() -> None:
     if not (REPO / ".venv" / ".asrprune-installed").exists() or Path(sys.prefix).resolve() != (REPO / ".venv").resolve():
         pytest.skip("not running in the bootstrap.sh environment")
+
+
+def test_installed_environment_is_the_lock():
+    """A venv made by bootstrap.sh holds the locked versions (a stale venv fails here, not somewhere obscure)."""
+    skip_unless_bootstrap_environment()
     stale = {}
     for name, version in locked_versions().items():
         try:
@@ -71,6 +75,21 @@ def test_installed_environment_is_the_lock():
         if installed != version:
             stale[name] = (version, installed)
     assert not stale, f"installed versions differ from the lock (locked, installed): {stale}; run ./bootstrap.sh"
+
+
+def test_installed_packages_carry_their_bytecode():
+    """bootstrap.sh compiles the packages' bytecode at install: without it, and with PYTHONDONTWRITEBYTECODE set,
+    every process would compile torch, scipy and Lightning from source (seconds of each command's start-up)."""
+    skip_unless_bootstrap_environment()
+    import importlib.util
+
+    import lightning
+    import scipy.signal
+    import torch
+
+    for module in (torch, scipy.signal, lightning):
+        cached = Path(importlib.util.cache_from_source(module.__file__))
+        assert cached.is_file(), f"{module.__name__}: no {cached}; run ./bootstrap.sh (it compiles at install)"
 
 
 def test_mismatched_torch_pair_gives_one_line(tmp_path):
