@@ -5,8 +5,8 @@ config that run trained with (batch seconds, subsampling channels, SpecAugment, 
 PER, the dev PER at every validation, and where the run was decoded by the mini recipe's stages 5-6
 (``RESULTS_transfer.md``) its test and transfer PER; it writes a table (``OUT.md``), the numbers with each run's
 provenance record (``OUT.json``) and a plot of dev PER against the utterances trained on (``OUT.png``), where
-runs with different batch sizes compare at equal data. Utterances seen at a validation step are estimated as the step times the run's
-mean utterances per step (batches are cut by seconds of audio, so their size varies a little).
+runs with different batch sizes compare at equal data. Utterances seen at a validation step are estimated as the
+step times the run's mean utterances per step (batches are cut by seconds of audio, so their size varies a little).
 
     python benchmarks/training_budget.py --run b60_2000=recipes/mini/exp/multi \\
         --run b30_4000=recipes/mini/exp/b30_4000 --out benchmarks/results/training_budget/study
