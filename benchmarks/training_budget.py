@@ -97,11 +97,12 @@ def specaug_summary(specaug: dict | None) -> str:
 
 
 def plot(runs: list[dict], out_png: Path) -> None:
-    figure, axis = plt.subplots(figsize=(6.5, 4))
-    for run in runs:
+    figure, axis = plt.subplots(figsize=(7.5, 5))
+    colours = plt.get_cmap("tab20").colors  # the default cycle repeats after 10 runs
+    for k, run in enumerate(runs):
         curve = run["dev_curve"]
-        axis.plot([p["utterances_seen"] / 1000 for p in curve], [p["dev_per"] for p in curve], marker="o",
-                  label=run["label"])
+        axis.plot([p["utterances_seen"] / 1000 for p in curve], [p["dev_per"] for p in curve],
+                  marker="os^"[k % 3], color=colours[k % len(colours)], label=run["label"])
     axis.set(xlabel="utterances trained on (thousands)", ylabel="dev PER (%), greedy",
              title="dev PER against training data seen")
     axis.grid(alpha=0.3)
