@@ -3,7 +3,7 @@
 For each run (``--run LABEL=EXP``, an experiment folder with ``train_summary.json`` and ``tensorboard/``) it reads the
 config that run trained with (batch seconds, subsampling channels, SpecAugment, steps), its throughput and best dev
 PER, the dev PER at every validation, and where the run was decoded by the mini recipe's stages 5-6
-(``RESULTS_transfer.md``) its test and transfer PER; it writes a table (``OUT.md``), the numbers with each run's
+(``decode_test_<lang>``, ``decode_transfer_<lang>``) its test and transfer PER; it writes a table (``OUT.md``), the numbers with each run's
 provenance record (``OUT.json``) and a plot of dev PER against the utterances trained on (``OUT.png``), where
 runs with different batch sizes compare at equal data. Utterances seen at a validation step are estimated as the
 step times the run's mean utterances per step (batches are cut by seconds of audio, so their size varies a little).
@@ -23,6 +23,9 @@ matplotlib.use("Agg")  # files only
 import matplotlib.pyplot as plt  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
+from asrprune.scoring.report import ratio_rows  # noqa: E402
+from asrprune.scoring.result_table import read_results  # noqa: E402
+
 
 def dev_curve(exp: Path) -> list[tuple[int, float]]:
     """(step, dev PER %) of every validation logged under ``exp/tensorboard``."""
@@ -32,17 +35,14 @@ def dev_curve(exp: Path) -> list[tuple[int, float]]:
 
 
 def transfer_table(exp: Path) -> dict | None:
-    """{language or "mean": {"test": PER, "transfer": PER, "ratio": r}} from ``exp/RESULTS_transfer.md`` (written by
-    the mini recipe's stage 6 after decoding), or None where the run was not decoded."""
-    path = exp / "RESULTS_transfer.md"
-    if not path.is_file():
-        return None
-    rows = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) == 5 and cells[1] == "PER (greedy)":
-            rows[cells[0]] = {"test": float(cells[2]), "transfer": float(cells[3]), "ratio": float(cells[4])}
-    return rows
+    """{language or "mean": {"test": PER, "transfer": PER, "ratio": r}} from the greedy PER of the run's
+    ``decode_test_<lang>`` and ``decode_transfer_<lang>`` results (the mini recipe's stages 5-6), rounded as
+    ``RESULTS_transfer.md`` rounds them (:func:`asrprune.scoring.report.ratio_rows`); None where the run was not
+    decoded on the transfer split."""
+    rows = [row for decode in sorted(exp.glob("decode_*")) for row in read_results(decode)]
+    table = {lang: {"test": round(test, 1), "transfer": round(transfer, 1), "ratio": round(transfer / test, 2)}
+             for metric, lang, test, transfer in ratio_rows(rows, "transfer", "test") if metric == "PER (greedy)"}
+    return table or None
 
 
 def describe(label: str, exp: Path) -> dict:
