@@ -74,8 +74,8 @@ class ConformerCTC(nn.Module):
         output_layer: output layer config (``{"type": "flat"}``).
         restrict_to_language_tokens: if True a language's logits outside its tokens are :data:`MASKED_LOGIT`.
         subsampling_channels: output channels of both Conv2d layers of the 4x subsampling front end, or None for
-            ESPnet's choice (``output_size``). 64 instead of the mini model's 144 trains 1.12x faster per step at
-            the same dev PER (benchmarks/results/training_budget/).
+            ESPnet's choice (``output_size``). 64 instead of the mini model's 144 trains 1.03-1.12x faster per step
+            (1.24x together with no encoder dropout) at the same dev PER (benchmarks/results/training_budget/).
         encoder_widths: per-layer widths that differ from the encoder config (written by structured pruning,
             :mod:`asrprune.pruning.autodfp`), applied by :func:`asrprune.model.conformer_layout.resize_encoder`; None
             keeps the config's widths.
