@@ -100,6 +100,7 @@ DERIVED = {
     "benchmarks/results/mini_recipe.json": RECIPE_STAGE_SUMS,
     "benchmarks/results/mini_recipe_bytecode.json": RECIPE_STAGE_SUMS,
     "benchmarks/results/mini_recipe_timemasks.json": RECIPE_STAGE_SUMS,
+    "benchmarks/results/mini_recipe_default2500.json": RECIPE_STAGE_SUMS,
     "benchmarks/results/train_speed_ab.jsonl": [("training speed-up, current / base", "", _ab_speedup)],
     "benchmarks/results/train_speed_ab_1000steps.jsonl": [
         ("training speed-up over both rounds", "", _ab_speedup),

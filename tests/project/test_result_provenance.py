@@ -31,6 +31,9 @@ COPIES = {
     f"{RESULTS}/mini_recipe_timemasks_RESULTS.md": (f"{RESULTS}/mini_recipe_timemasks.json", "results"),
     f"{RESULTS}/mini_recipe_timemasks_pruned.md": (f"{RESULTS}/mini_recipe_timemasks.json", "pruned_results"),
     f"{RESULTS}/mini_recipe_timemasks_transfer.md": (f"{RESULTS}/mini_recipe_timemasks.json", "transfer_results"),
+    f"{RESULTS}/mini_recipe_default2500_RESULTS.md": (f"{RESULTS}/mini_recipe_default2500.json", "results"),
+    f"{RESULTS}/mini_recipe_default2500_pruned.md": (f"{RESULTS}/mini_recipe_default2500.json", "pruned_results"),
+    f"{RESULTS}/mini_recipe_default2500_transfer.md": (f"{RESULTS}/mini_recipe_default2500.json", "transfer_results"),
     f"{RESULTS}/crosslingual_synthetic.md": (f"{RESULTS}/crosslingual_recipe.json", "results"),
 }
 HEX_WORD = re.compile(r"(?<![0-9a-zA-Z])[0-9a-f]{7,40}(?![0-9a-zA-Z])")
