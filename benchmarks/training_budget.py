@@ -3,8 +3,8 @@
 For each run (``--run LABEL=EXP``, an experiment folder with ``train_summary.json`` and ``tensorboard/``) it reads the
 config that run trained with (batch seconds, subsampling channels, SpecAugment, steps), its throughput and best dev
 PER, the dev PER at every validation, and where the run was decoded by the mini recipe's stages 5-6
-(``decode_test_<lang>``, ``decode_transfer_<lang>``) its test and transfer PER; it writes a table (``OUT.md``), the numbers with each run's
-provenance record (``OUT.json``) and a plot of dev PER against the utterances trained on (``OUT.png``), where
+(``decode_test_<lang>``, ``decode_transfer_<lang>``) its test and transfer PER; it writes a table (``OUT.md``), the
+numbers with each run's provenance record (``OUT.json``) and a plot of dev PER against the utterances trained on (``OUT.png``), where
 runs with different batch sizes compare at equal data. Utterances seen at a validation step are estimated as the
 step times the run's mean utterances per step (batches are cut by seconds of audio, so their size varies a little).
 
@@ -40,8 +40,9 @@ def transfer_table(exp: Path) -> dict | None:
     ``RESULTS_transfer.md`` rounds them (:func:`asrprune.scoring.report.ratio_rows`); None where the run was not
     decoded on the transfer split."""
     rows = [row for decode in sorted(exp.glob("decode_*")) for row in read_results(decode)]
-    table = {lang: {"test": round(test, 1), "transfer": round(transfer, 1), "ratio": round(transfer / test, 2)}
-             for metric, lang, test, transfer in ratio_rows(rows, "transfer", "test") if metric == "PER (greedy)"}
+    table = {lang: {"test": round(test, 1), "transfer": round(transfer, 1), "ratio": round(ratio, 2)}
+             for metric, lang, test, transfer, ratio in ratio_rows(rows, "transfer", "test")
+             if metric == "PER (greedy)"}
     return table or None
 
 

@@ -10,10 +10,12 @@ from asrprune.cli_options import add_out
 from asrprune.scoring.result_table import ResultRow, markdown_table, read_results
 
 
-def ratio_rows(rows: Sequence[ResultRow], numerator: str, denominator: str) -> list[tuple[str, str, float, float]]:
-    """``(metric, language, Err(<denominator>_<lang>), Err(<numerator>_<lang>))`` for every language and metric that
-    both data sets have (data set names ``<prefix>_<lang>``), then per metric a ``"mean"`` row (mean error rates over
-    those languages). Error rates in percent."""
+def ratio_rows(rows: Sequence[ResultRow], numerator: str, denominator: str
+               ) -> list[tuple[str, str, float, float, float]]:
+    """``(metric, language, Err(<denominator>_<lang>), Err(<numerator>_<lang>), ratio)`` for every language and
+    metric that both data sets have (data set names ``<prefix>_<lang>``), then per metric a ``"mean"`` row (mean
+    error rates over those languages and their ratio). Error rates in percent; the ratio is numerator / denominator
+    (inf where the denominator is 0)."""
     by_name = {(row.dataset, row.metric): row.counts.error_rate for row in rows}
     pairs: dict[str, list[tuple[str, float, float]]] = {}
     for (dataset, metric), rate in by_name.items():
@@ -24,15 +26,16 @@ def ratio_rows(rows: Sequence[ResultRow], numerator: str, denominator: str) -> l
     found = []
     for metric, languages in pairs.items():
         means = tuple(sum(values) / len(languages) for values in zip(*(v[1:] for v in languages)))
-        found += [(metric, lang, low, high) for lang, low, high in [*languages, ("mean", *means)]]
+        found += [(metric, lang, low, high, high / low if low else float("inf"))
+                  for lang, low, high in [*languages, ("mean", *means)]]
     return found
 
 
 def ratio_table(rows: Sequence[ResultRow], numerator: str, denominator: str) -> str:
-    """:func:`ratio_rows` as a markdown table with the ratio ``Err(numerator) / Err(denominator)`` per row."""
+    """:func:`ratio_rows` as a markdown table."""
     lines = [f"| language | metric | {denominator} Err | {numerator} Err | ratio |", "|---|---|---|---|---|"]
-    for metric, lang, low, high in ratio_rows(rows, numerator, denominator):
-        lines.append(f"| {lang} | {metric} | {low:.1f} | {high:.1f} | {high / low if low else float('inf'):.2f} |")
+    for metric, lang, low, high, ratio in ratio_rows(rows, numerator, denominator):
+        lines.append(f"| {lang} | {metric} | {low:.1f} | {high:.1f} | {ratio:.2f} |")
     return "\n".join(lines) + "\n"
 
 
